@@ -1,0 +1,334 @@
+//! From bytes to a [`Message`]: start line, header fields (with folding and
+//! compact names), body framed by Content-Length, and the message-level
+//! rules of RFC 3261 §7, §8.1.1 and §18.3 (mandatory headers, single-valued
+//! headers, CSeq method, Content-Length).
+//!
+//! Framing for streams (TCP) is [`frame`]: find where one message ends
+//! before parsing it. Limits on size, header count and field length are
+//! checked before any work that grows with them, so no input allocates
+//! without bound.
+
+use super::error::{ErrorKind, ParseError};
+use super::header::{Header, HeaderName};
+use super::message::{Message, StartLine};
+use super::method::Method;
+use super::syntax::{ascii, is_token_char, is_wsp};
+use super::uri::Uri;
+
+/// Bounds on what one message may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Whole message, headers and body (UDP datagrams cannot exceed 65,535).
+    pub max_message: usize,
+    /// Header fields per message.
+    pub max_headers: usize,
+    /// One header field, folded continuation lines included.
+    pub max_header_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message: 65_535,
+            max_headers: 256,
+            max_header_len: 8_192,
+        }
+    }
+}
+
+/// Parses one message from a datagram (or a buffer [`frame`] delimited),
+/// with the default limits.
+pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
+    parse_with(buf, &Limits::default())
+}
+
+pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, ParseError> {
+    let response = buf.starts_with(b"SIP/");
+    let err = |kind| ParseError { kind, response };
+    if buf.len() > limits.max_message {
+        return Err(err(ErrorKind::TooLarge(limits.max_message)));
+    }
+    let line_end = find_crlf(buf).ok_or(err(ErrorKind::StartLine("CRLF")))?;
+    let start = parse_start_line(&buf[..line_end], response).map_err(err)?;
+    let mut headers = Vec::with_capacity(16);
+    let mut pos = line_end + 2;
+    let mut seen: u32 = 0;
+    loop {
+        if buf[pos..].starts_with(b"\r\n") {
+            pos += 2;
+            break;
+        }
+        if pos >= buf.len() {
+            return Err(err(ErrorKind::NoHeaderEnd));
+        }
+        if headers.len() == limits.max_headers {
+            return Err(err(ErrorKind::TooManyHeaders(limits.max_headers)));
+        }
+        let end = field_end(&buf[pos..], limits.max_header_len).map_err(err)?;
+        let header = parse_field(&buf[pos..pos + end]).map_err(err)?;
+        if let Some(name) = header.name() {
+            let bit = 1u32 << (name as u32);
+            if name.is_single() && seen & bit != 0 {
+                return Err(err(ErrorKind::Duplicate(name.as_str())));
+            }
+            seen |= bit;
+        }
+        headers.push(header);
+        pos += end + 2;
+    }
+    let rest = &buf[pos..];
+    let content_length = headers.iter().find_map(|h| match h {
+        Header::ContentLength(n) => Some(*n as usize),
+        _ => None,
+    });
+    // RFC 3261 §18.3: octets beyond Content-Length in a datagram are
+    // ignored; without Content-Length the body runs to the datagram's end.
+    let body = match content_length {
+        Some(n) if n > rest.len() => {
+            return Err(err(ErrorKind::Truncated {
+                declared: n,
+                available: rest.len(),
+            }));
+        }
+        Some(n) => &rest[..n],
+        None => rest,
+    };
+    let msg = Message {
+        start,
+        headers,
+        body,
+    };
+    check_message(&msg, seen).map_err(err)?;
+    Ok(msg)
+}
+
+fn find_crlf(b: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(k) = b[from..].iter().position(|&c| c == b'\r') {
+        let at = from + k;
+        if b.get(at + 1) == Some(&b'\n') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// The length of the header field starting at `b`: up to the CRLF that is
+/// not followed by whitespace (a folded line continues the field).
+fn field_end(b: &[u8], max: usize) -> Result<usize, ErrorKind> {
+    let mut from = 0;
+    loop {
+        let Some(k) = find_crlf(&b[from..]) else {
+            return Err(if b.len() > max {
+                ErrorKind::LineTooLong(max)
+            } else {
+                ErrorKind::NoHeaderEnd
+            });
+        };
+        let at = from + k;
+        if at > max {
+            return Err(ErrorKind::LineTooLong(max));
+        }
+        match b.get(at + 2) {
+            Some(&c) if is_wsp(c) => from = at + 2,
+            _ => return Ok(at),
+        }
+    }
+}
+
+/// `field-name HCOLON field-value`, HCOLON = *( SP / HTAB ) ":" SWS.
+fn parse_field(line: &[u8]) -> Result<Header<'_>, ErrorKind> {
+    let n = line.iter().take_while(|&&b| is_token_char(b)).count();
+    if n == 0 {
+        return Err(ErrorKind::HeaderLine("header name"));
+    }
+    let name = ascii(&line[..n]);
+    let mut k = n;
+    while line.get(k).is_some_and(|&b| is_wsp(b)) {
+        k += 1;
+    }
+    if line.get(k) != Some(&b':') {
+        return Err(ErrorKind::HeaderLine("\":\" after header name"));
+    }
+    let value = trim_lws(&line[k + 1..]);
+    Header::parse(name, value, line)
+}
+
+/// Strips leading and trailing whitespace, folded line breaks included.
+fn trim_lws(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t' | b'\r' | b'\n', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t' | b'\r' | b'\n'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// `SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT`; only 2.0 is served.
+fn parse_version(v: &[u8]) -> Result<(), ErrorKind> {
+    let Some(num) = v
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case(b"SIP/"))
+        .map(|_| &v[4..])
+    else {
+        return Err(ErrorKind::StartLine("SIP-Version"));
+    };
+    let Some(dot) = num.iter().position(|&b| b == b'.') else {
+        return Err(ErrorKind::StartLine("SIP-Version"));
+    };
+    let (major, minor) = (&num[..dot], &num[dot + 1..]);
+    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    if !digits(major) || !digits(minor) {
+        return Err(ErrorKind::StartLine("SIP-Version"));
+    }
+    if major != b"2" || minor != b"0" {
+        return Err(ErrorKind::Version);
+    }
+    Ok(())
+}
+
+fn parse_start_line(line: &[u8], response: bool) -> Result<StartLine<'_>, ErrorKind> {
+    if response {
+        // SIP-Version SP Status-Code SP Reason-Phrase
+        let sp = line
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or(ErrorKind::StartLine("SP after SIP-Version"))?;
+        parse_version(&line[..sp])?;
+        let rest = &line[sp + 1..];
+        let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if n != 3 || rest.get(3) != Some(&b' ') {
+            return Err(if n > 3 {
+                ErrorKind::StatusCode
+            } else {
+                ErrorKind::StartLine("3-digit status code and SP")
+            });
+        }
+        let code: u16 = ascii(&rest[..3])
+            .parse()
+            .map_err(|_| ErrorKind::StatusCode)?;
+        if !(100..=699).contains(&code) {
+            return Err(ErrorKind::StatusCode);
+        }
+        let reason = &rest[4..];
+        // Reason-Phrase allows no control characters but HTAB.
+        if reason.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
+            return Err(ErrorKind::StartLine(
+                "reason phrase without control characters",
+            ));
+        }
+        return Ok(StartLine::Response { code, reason });
+    }
+    // Method SP Request-URI SP SIP-Version, with exactly one SP each: RFC
+    // 4475 §3.1.2.9 and §3.1.2.10 allow rejecting extra whitespace, and we
+    // do rather than guess.
+    let n = line.iter().take_while(|&&b| is_token_char(b)).count();
+    if n == 0 || line.get(n) != Some(&b' ') {
+        return Err(ErrorKind::StartLine("method and SP"));
+    }
+    let method = Method::from_token(ascii(&line[..n]));
+    let rest = &line[n + 1..];
+    let sp = rest
+        .iter()
+        .rposition(|&b| b == b' ')
+        .ok_or(ErrorKind::StartLine("SP before SIP-Version"))?;
+    parse_version(&rest[sp + 1..])?;
+    let uri_bytes = &rest[..sp];
+    if uri_bytes.is_empty() || uri_bytes.iter().any(|&b| is_wsp(b)) {
+        return Err(ErrorKind::RequestUri(
+            "no whitespace inside the Request-URI",
+        ));
+    }
+    let uri = Uri::parse(uri_bytes).map_err(|e| ErrorKind::RequestUri(e.expected))?;
+    if let Uri::Sip(u) = &uri {
+        // RFC 3261 §19.1.1 table: headers are not allowed in a Request-URI.
+        if !u.headers.is_empty() {
+            return Err(ErrorKind::RequestUriHeaders);
+        }
+    }
+    Ok(StartLine::Request { method, uri })
+}
+
+/// Message-level rules once every header parsed.
+fn check_message(msg: &Message<'_>, seen: u32) -> Result<(), ErrorKind> {
+    let has = |n: HeaderName| seen & (1u32 << (n as u32)) != 0;
+    // RFC 3261 §8.1.1: To, From, CSeq, Call-ID and Via are mandatory (Max-
+    // Forwards too, but RFC 2543 peers omit it: RFC 4475 §3.4.1).
+    for name in [
+        HeaderName::To,
+        HeaderName::From,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+        HeaderName::Via,
+    ] {
+        if !has(name) {
+            return Err(ErrorKind::Missing(name.as_str()));
+        }
+    }
+    if let (StartLine::Request { method, .. }, Some(cseq)) = (&msg.start, msg.cseq()) {
+        // RFC 3261 §8.2.2 / §12.2.1.1: CSeq carries the request's method.
+        if cseq.method != *method {
+            return Err(ErrorKind::MethodMismatch {
+                unknown_method: method.is_extension(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Stream framing (RFC 3261 §18.3): how many bytes at the start of `buf`
+/// make one message. `Ok(None)` means more bytes are needed. Leading CRLFs
+/// (keep-alives, RFC 5626 §3.5.1) belong to no message: [`skip_keepalive`].
+pub fn frame(buf: &[u8], limits: &Limits) -> Result<Option<usize>, ParseError> {
+    let response = buf.starts_with(b"SIP/");
+    let err = |kind| ParseError { kind, response };
+    let search = &buf[..buf.len().min(limits.max_message)];
+    let Some(head_end) = search.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if buf.len() >= limits.max_message {
+            Err(err(ErrorKind::TooLarge(limits.max_message)))
+        } else {
+            Ok(None)
+        };
+    };
+    let head = &buf[..head_end + 2];
+    let mut length = None;
+    let mut pos = find_crlf(head).map_or(head.len(), |k| k + 2);
+    while pos < head.len() {
+        let end = field_end(&head[pos..], limits.max_header_len).map_err(err)?;
+        let line = &head[pos..pos + end];
+        if let Ok(Header::ContentLength(n)) = parse_field(line) {
+            if length.replace(n as usize).is_some() {
+                return Err(err(ErrorKind::Duplicate("Content-Length")));
+            }
+        } else if line.iter().take_while(|&&b| is_token_char(b)).count() > 0 {
+            let name_end = line.iter().take_while(|&&b| is_token_char(b)).count();
+            let name = ascii(&line[..name_end]);
+            if HeaderName::from_name(name) == Some(HeaderName::ContentLength) {
+                return Err(err(ErrorKind::Header {
+                    header: "Content-Length",
+                    expected: "Content-Length digits",
+                }));
+            }
+        }
+        pos += end + 2;
+    }
+    // A stream cannot be framed without Content-Length (RFC 3261 §18.3).
+    let length = length.ok_or(err(ErrorKind::Missing("Content-Length")))?;
+    let total = head_end + 4 + length;
+    if total > limits.max_message {
+        return Err(err(ErrorKind::TooLarge(limits.max_message)));
+    }
+    Ok((buf.len() >= total).then_some(total))
+}
+
+/// The number of CRLF keep-alive bytes at the start of a stream buffer.
+pub fn skip_keepalive(buf: &[u8]) -> usize {
+    buf.iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count()
+}
+
+#[cfg(test)]
+mod tests;

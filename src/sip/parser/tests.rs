@@ -1,0 +1,132 @@
+use super::*;
+use crate::sip::header::SubState;
+
+const SUBSCRIBE: &[u8] = b"SUBSCRIBE sip:resource@example.com SIP/2.0\r\n\
+Via: SIP/2.0/TCP watcherhost.example.com;branch=z9hG4bKnashds7\r\n\
+To: <sip:resource@example.com>\r\n\
+From: <sip:user@example.com>;tag=xfg9\r\n\
+Call-ID: 2010@watcherhost.example.com\r\n\
+CSeq: 17766 SUBSCRIBE\r\n\
+Max-Forwards: 70\r\n\
+Event: presence\r\n\
+Accept: application/pidf+xml\r\n\
+Contact: <sip:user@watcherhost.example.com>\r\n\
+Expires: 600\r\n\
+Content-Length: 0\r\n\r\n";
+
+#[test]
+fn rfc3261_s7_parses_a_request() {
+    let m = parse(SUBSCRIBE).unwrap();
+    assert_eq!(m.method(), Some(Method::Subscribe));
+    assert_eq!(
+        m.request_uri().unwrap().to_string(),
+        "sip:resource@example.com"
+    );
+    assert_eq!(m.event().unwrap().package(), "presence");
+    assert_eq!(m.expires(), Some(600));
+    assert_eq!(m.cseq().unwrap().seq, 17766);
+    assert_eq!(m.headers.len(), 11);
+    assert!(m.body.is_empty());
+}
+
+#[test]
+fn rfc3261_s7_2_parses_a_response_and_body() {
+    let raw = b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP h;branch=z9hG4bKa\r\nf: <sip:a@b>;tag=1\r\n\
+t: <sip:c@d>;tag=2\r\ni: x\r\nCSeq: 2 NOTIFY\r\nSubscription-State: active\r\nl: 5\r\n\r\nhelloEXTRA";
+    let m = parse(raw).unwrap();
+    assert_eq!(m.status(), Some(200));
+    assert_eq!(
+        m.body, b"hello",
+        "RFC 3261 §18.3: octets past Content-Length are ignored"
+    );
+    assert_eq!(m.subscription_state().unwrap().state, SubState::Active);
+}
+
+#[test]
+fn rfc3261_s18_3_datagram_without_content_length_takes_the_rest() {
+    let raw = b"MESSAGE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\nFrom: <sip:a@b>;tag=1\r\n\
+To: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 2 MESSAGE\r\n\r\nhi there";
+    assert_eq!(parse(raw).unwrap().body, b"hi there");
+}
+
+#[test]
+fn rfc3261_s7_3_1_folded_lines_and_lws_around_colon() {
+    let raw = b"OPTIONS sip:a@b SIP/2.0\r\nVia  :  SIP/2.0/UDP h\r\n  ;branch=z9hG4bKa\r\nFrom\t: <sip:a@b>;tag=1\r\n\
+To: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 2\r\n OPTIONS\r\nSubject: a\r\n\tb\r\n\r\n";
+    let m = parse(raw).unwrap();
+    assert_eq!(m.top_via().unwrap().branch(), Some("z9hG4bKa"));
+    assert_eq!(m.cseq().unwrap().method, Method::Options);
+    let subject = m.raw("Subject").next().unwrap();
+    assert_eq!(subject.value, b"a\r\n\tb");
+    let printed = m.print();
+    assert!(
+        printed.windows(14).any(|w| w == b"Subject: a\r\n\tb"),
+        "raw header byte-identical"
+    );
+}
+
+#[test]
+fn unknown_headers_print_back_byte_identical() {
+    let raw = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\nFrom: <sip:a@b>;tag=1\r\n\
+To: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 2 OPTIONS\r\nX-Odd   :  v a l  \r\ns:subject\r\n\r\n";
+    let m = parse(raw).unwrap();
+    let out = m.print();
+    assert!(out.windows(17).any(|w| w == b"X-Odd   :  v a l "));
+    assert!(out.windows(11).any(|w| w == b"s:subject\r\n"));
+    assert_eq!(parse(&out).unwrap(), m);
+}
+
+#[test]
+fn rfc3261_s8_1_1_mandatory_headers() {
+    let raw =
+        b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\nCSeq: 1 OPTIONS\r\n\r\n";
+    let e = parse(raw).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Missing("To"));
+    assert_eq!(e.reason_phrase(), "Missing To header");
+}
+
+#[test]
+fn limits_are_errors_with_status() {
+    let limits = Limits {
+        max_message: 100,
+        max_headers: 3,
+        max_header_len: 40,
+    };
+    let big = vec![b'a'; 101];
+    let e = parse_with(&big, &limits).unwrap_err();
+    assert_eq!((e.kind, e.status()), (ErrorKind::TooLarge(100), 513));
+    let many = b"OPTIONS sip:a@b SIP/2.0\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-D: 4\r\n\r\n";
+    assert_eq!(
+        parse_with(many, &limits).unwrap_err().kind,
+        ErrorKind::TooManyHeaders(3)
+    );
+    let long = b"OPTIONS sip:a@b SIP/2.0\r\nA: 0123456789012345678901234567890123456789\r\n\r\n";
+    assert_eq!(
+        parse_with(long, &limits).unwrap_err().kind,
+        ErrorKind::LineTooLong(40)
+    );
+}
+
+#[test]
+fn rfc3261_s18_3_stream_framing() {
+    let mut stream = SUBSCRIBE.to_vec();
+    stream.extend_from_slice(b"NOTIFY sip:x");
+    let l = Limits::default();
+    assert_eq!(frame(&stream, &l).unwrap(), Some(SUBSCRIBE.len()));
+    assert_eq!(frame(&SUBSCRIBE[..40], &l).unwrap(), None);
+    let body = b"MESSAGE sip:a@b SIP/2.0\r\nl: 5\r\n\r\nhel";
+    assert_eq!(frame(body, &l).unwrap(), None, "body not complete yet");
+    let no_cl = b"MESSAGE sip:a@b SIP/2.0\r\nFrom: x\r\n\r\n";
+    assert_eq!(
+        frame(no_cl, &l).unwrap_err().kind,
+        ErrorKind::Missing("Content-Length")
+    );
+    let neg = b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: -999\r\n\r\n";
+    assert!(frame(neg, &l).is_err());
+    let two = b"MESSAGE sip:a@b SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\nab";
+    assert_eq!(
+        frame(two, &l).unwrap_err().kind,
+        ErrorKind::Duplicate("Content-Length")
+    );
+    assert_eq!(skip_keepalive(b"\r\n\r\nSIP"), 4);
+}

@@ -1,0 +1,61 @@
+//! From a [`Message`] back to bytes, in canonical form: typed headers under
+//! their full names with values re-serialised (`Name: value`), headers kept
+//! raw written exactly as received, then the empty line and the body.
+//!
+//! Printing never fails and never changes meaning: `parse(print(m)) == m`
+//! (a proptest in tests/roundtrip.rs holds it to that).
+
+use std::io::Write;
+
+use super::header::{Header, TypedValue};
+use super::message::{Message, StartLine};
+
+impl Message<'_> {
+    /// Appends the message's wire form to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match &self.start {
+            StartLine::Request { method, uri } => {
+                let _ = write!(out, "{method} {uri} SIP/2.0\r\n");
+            }
+            StartLine::Response { code, reason } => {
+                let _ = write!(out, "SIP/2.0 {code} ");
+                out.extend_from_slice(reason);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        for h in &self.headers {
+            h.write_to(out);
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(self.body);
+    }
+
+    pub fn print(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512 + self.body.len());
+        self.write_to(&mut out);
+        out
+    }
+}
+
+impl Header<'_> {
+    /// Appends `Name: value\r\n`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match (self.name(), self) {
+            (None, Header::Other(raw)) => {
+                match raw.line {
+                    Some(line) => out.extend_from_slice(line),
+                    None => {
+                        out.extend_from_slice(raw.name.as_bytes());
+                        out.extend_from_slice(b": ");
+                        out.extend_from_slice(raw.value);
+                    }
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            (Some(name), _) => {
+                let _ = write!(out, "{}: {}\r\n", name, TypedValue(self));
+            }
+            (None, _) => {}
+        }
+    }
+}

@@ -1,0 +1,614 @@
+//! URIs: SIP and SIPS (RFC 3261 §19.1), tel (RFC 3966) and any other absolute
+//! URI kept opaque, with URI comparison by RFC 3261 §19.1.4.
+//!
+//! A URI is parsed from a slice its context has already delimited (the
+//! Request-URI up to its SP, a name-addr up to `>`), so the parser here must
+//! consume the whole slice. Components are kept exactly as received, escapes
+//! included; comparison unescapes, never parsing or printing.
+//!
+//! IP addresses use `core::net` types: plain values, no sockets.
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+use std::borrow::Cow;
+use std::fmt;
+
+use super::params::Param;
+use super::syntax::{SynErr, ascii};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uri<'a> {
+    Sip(SipUri<'a>),
+    Tel(TelUri<'a>),
+    /// Any other `absoluteURI`: scheme and the opaque rest after the colon.
+    Other {
+        scheme: &'a str,
+        rest: &'a str,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipUri<'a> {
+    /// `sips:` rather than `sip:`.
+    pub secure: bool,
+    pub user: Option<&'a str>,
+    pub password: Option<&'a str>,
+    pub host: Host<'a>,
+    pub port: Option<u16>,
+    pub params: Vec<Param<'a>>,
+    pub headers: Vec<Param<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelUri<'a> {
+    /// The telephone-subscriber's number, visual separators included.
+    pub number: &'a str,
+    pub params: Vec<Param<'a>>,
+}
+
+/// A host as written, with its address when it is an IP literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Host<'a> {
+    /// As received; an IPv6 reference keeps its brackets.
+    pub raw: &'a str,
+    pub kind: HostKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    Domain,
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+const fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        )
+}
+
+/// RFC 3261 `reserved`: escaping one of these changes a URI's meaning.
+const fn is_reserved(b: u8) -> bool {
+    matches!(
+        b,
+        b';' | b'/' | b'?' | b':' | b'@' | b'&' | b'=' | b'+' | b'$' | b','
+    )
+}
+
+const fn is_user_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
+}
+
+const fn is_password_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
+}
+
+/// paramchar = param-unreserved / unreserved / escaped
+const fn is_param_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+}
+
+/// hnv-unreserved / unreserved / escaped
+const fn is_header_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
+}
+
+fn err<'a>(input: &'a [u8], expected: &'static str) -> SynErr<'a> {
+    SynErr { input, expected }
+}
+
+/// Takes the longest prefix made of `pred` characters and `%HH` escapes.
+fn escaped_run<'a>(
+    i: &'a [u8],
+    pred: impl Fn(u8) -> bool,
+) -> Result<(&'a [u8], &'a [u8]), SynErr<'a>> {
+    let mut k = 0;
+    while k < i.len() {
+        let b = i[k];
+        if b == b'%' {
+            match (i.get(k + 1), i.get(k + 2)) {
+                (Some(h), Some(l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => k += 3,
+                _ => return Err(err(&i[k..], "%HH escape")),
+            }
+        } else if pred(b) {
+            k += 1;
+        } else {
+            break;
+        }
+    }
+    Ok((&i[k..], &i[..k]))
+}
+
+impl<'a> Uri<'a> {
+    /// Parses a whole, already delimited URI.
+    pub fn parse(i: &'a [u8]) -> Result<Uri<'a>, SynErr<'a>> {
+        let colon = i
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or_else(|| err(i, "URI scheme"))?;
+        let scheme = &i[..colon];
+        let valid_scheme = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+            && scheme
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        if !valid_scheme {
+            return Err(err(i, "URI scheme"));
+        }
+        let rest = &i[colon + 1..];
+        if scheme.eq_ignore_ascii_case(b"sip") {
+            SipUri::parse_after_scheme(rest, false).map(Uri::Sip)
+        } else if scheme.eq_ignore_ascii_case(b"sips") {
+            SipUri::parse_after_scheme(rest, true).map(Uri::Sip)
+        } else if scheme.eq_ignore_ascii_case(b"tel") {
+            TelUri::parse_after_scheme(rest).map(Uri::Tel)
+        } else {
+            // absoluteURI: hier-part / opaque-part; kept opaque but it must
+            // be made of URI characters (no LWS, quotes or angle brackets).
+            let ok = !rest.is_empty()
+                && rest.iter().all(|&b| {
+                    is_unreserved(b) || is_reserved(b) || matches!(b, b'%' | b'[' | b']' | b'#')
+                });
+            if !ok {
+                return Err(err(rest, "URI characters"));
+            }
+            Ok(Uri::Other {
+                scheme: ascii(scheme),
+                rest: ascii(rest),
+            })
+        }
+    }
+
+    pub fn scheme(&self) -> &str {
+        match self {
+            Uri::Sip(u) if u.secure => "sips",
+            Uri::Sip(_) => "sip",
+            Uri::Tel(_) => "tel",
+            Uri::Other { scheme, .. } => scheme,
+        }
+    }
+
+    pub fn as_sip(&self) -> Option<&SipUri<'a>> {
+        match self {
+            Uri::Sip(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// URI equality of RFC 3261 §19.1.4 (and RFC 3966 §4 for tel).
+    pub fn equivalent(&self, other: &Uri<'_>) -> bool {
+        match (self, other) {
+            (Uri::Sip(a), Uri::Sip(b)) => a.equivalent(b),
+            (Uri::Tel(a), Uri::Tel(b)) => a.equivalent(b),
+            (
+                Uri::Other {
+                    scheme: s1,
+                    rest: r1,
+                },
+                Uri::Other {
+                    scheme: s2,
+                    rest: r2,
+                },
+            ) => s1.eq_ignore_ascii_case(s2) && r1 == r2,
+            _ => false,
+        }
+    }
+}
+
+impl<'a> SipUri<'a> {
+    fn parse_after_scheme(i: &'a [u8], secure: bool) -> Result<SipUri<'a>, SynErr<'a>> {
+        // userinfo exists exactly when an "@" ends the run of characters that
+        // userinfo may hold (user, ":" and password).
+        let (after, run) = escaped_run(i, |b| is_user_char(b) || b == b':')?;
+        let (user, password, rest) = if after.first() == Some(&b'@') {
+            let (user, password) = match run.iter().position(|&b| b == b':') {
+                Some(c) => {
+                    let pw = &run[c + 1..];
+                    if !pw.iter().all(|&b| is_password_char(b) || b == b'%') {
+                        return Err(err(pw, "password"));
+                    }
+                    (&run[..c], Some(ascii(pw)))
+                }
+                None => (run, None),
+            };
+            if user.is_empty() {
+                return Err(err(run, "user"));
+            }
+            (Some(ascii(user)), password, &after[1..])
+        } else {
+            (None, None, i)
+        };
+        let (rest, host) = parse_host(rest)?;
+        let (mut rest, port) = match rest.first() {
+            Some(b':') => {
+                let n = rest[1..].iter().take_while(|b| b.is_ascii_digit()).count();
+                let digits = &rest[1..1 + n];
+                let port = ascii(digits)
+                    .parse::<u16>()
+                    .map_err(|_| err(&rest[1..], "port (0-65535)"))?;
+                (&rest[1 + n..], Some(port))
+            }
+            _ => (rest, None),
+        };
+        let mut params = Vec::new();
+        while rest.first() == Some(&b';') {
+            let (r, name) = escaped_run(&rest[1..], is_param_char)?;
+            if name.is_empty() {
+                return Err(err(&rest[1..], "URI parameter name"));
+            }
+            let (r, value) = if r.first() == Some(&b'=') {
+                let (r2, v) = escaped_run(&r[1..], is_param_char)?;
+                if v.is_empty() {
+                    return Err(err(&r[1..], "URI parameter value"));
+                }
+                (r2, Some(ascii(v)))
+            } else {
+                (r, None)
+            };
+            params.push(Param {
+                name: ascii(name),
+                value,
+            });
+            rest = r;
+        }
+        let mut headers = Vec::new();
+        if rest.first() == Some(&b'?') {
+            loop {
+                let (r, name) = escaped_run(&rest[1..], is_header_char)?;
+                if name.is_empty() || r.first() != Some(&b'=') {
+                    return Err(err(&rest[1..], "URI header name=value"));
+                }
+                let (r, value) = escaped_run(&r[1..], is_header_char)?;
+                headers.push(Param {
+                    name: ascii(name),
+                    value: Some(ascii(value)),
+                });
+                rest = r;
+                if rest.first() != Some(&b'&') {
+                    break;
+                }
+            }
+        }
+        if !rest.is_empty() {
+            return Err(err(rest, "end of SIP URI"));
+        }
+        Ok(SipUri {
+            secure,
+            user,
+            password,
+            host,
+            port,
+            params,
+            headers,
+        })
+    }
+
+    /// The value of a URI parameter (names compare case-insensitively).
+    pub fn param(&self, name: &str) -> Option<Option<&'a str>> {
+        self.params
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .map(|p| p.value)
+    }
+
+    pub fn transport(&self) -> Option<&'a str> {
+        self.param("transport").flatten()
+    }
+
+    /// `lr`: the loose-routing flag of RFC 3261 §19.1.1.
+    pub fn lr(&self) -> bool {
+        self.param("lr").is_some()
+    }
+
+    pub fn maddr(&self) -> Option<&'a str> {
+        self.param("maddr").flatten()
+    }
+
+    /// RFC 3261 §19.1.4.
+    pub fn equivalent(&self, o: &SipUri<'_>) -> bool {
+        // SIP and SIPS never match; userinfo is case-sensitive, host and
+        // everything else case-insensitive; escapes of unreserved characters
+        // equal the characters.
+        if self.secure != o.secure
+            || !opt_eq(self.user, o.user, false)
+            || !opt_eq(self.password, o.password, false)
+            || !self.host.equivalent(&o.host)
+            || self.port != o.port
+        {
+            return false;
+        }
+        // Parameters present in both must match; user, ttl, method, maddr and
+        // transport must also be present in both; others may be missing.
+        for p in &self.params {
+            match o.params.iter().find(|q| eq_escaped(p.name, q.name, true)) {
+                Some(q) if !opt_eq(p.value, q.value, true) => return false,
+                Some(_) => {}
+                None if is_must_match_param(p.name) => return false,
+                None => {}
+            }
+        }
+        for q in &o.params {
+            let in_self = self.params.iter().any(|p| eq_escaped(p.name, q.name, true));
+            if !in_self && is_must_match_param(q.name) {
+                return false;
+            }
+        }
+        // Header components are never ignored: same set, same values.
+        self.headers.len() == o.headers.len()
+            && self.headers.iter().all(|h| {
+                o.headers
+                    .iter()
+                    .any(|k| eq_escaped(h.name, k.name, true) && opt_eq(h.value, k.value, false))
+            })
+    }
+}
+
+fn is_must_match_param(name: &str) -> bool {
+    // transport too: rule 6 says a component with a default value (udp)
+    // never matches its absence, and the section's examples confirm it.
+    ["user", "ttl", "method", "maddr", "transport"]
+        .iter()
+        .any(|m| eq_escaped(name, m, true))
+}
+
+fn opt_eq(a: Option<&str>, b: Option<&str>, fold_case: bool) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => eq_escaped(a, b, fold_case),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// Decodes `%HH` escapes except those of reserved characters, whose escaped
+/// and literal forms differ in meaning (RFC 3261 §19.1.4); a kept escape has
+/// its hex digits upper-cased so `%3a` equals `%3A`.
+fn normalize_escapes(s: &str) -> Cow<'_, [u8]> {
+    if !s.contains('%') {
+        return Cow::Borrowed(s.as_bytes());
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut k = 0;
+    while k < b.len() {
+        if b[k] == b'%' && k + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[k + 1]), hex(b[k + 2])) {
+                let v = (h * 16 + l) as u8;
+                if is_reserved(v) {
+                    out.push(b'%');
+                    out.push(b[k + 1].to_ascii_uppercase());
+                    out.push(b[k + 2].to_ascii_uppercase());
+                } else {
+                    out.push(v);
+                }
+                k += 3;
+                continue;
+            }
+        }
+        out.push(b[k]);
+        k += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn eq_escaped(a: &str, b: &str, fold_case: bool) -> bool {
+    let (a, b) = (normalize_escapes(a), normalize_escapes(b));
+    if fold_case {
+        a.eq_ignore_ascii_case(&b)
+    } else {
+        a == b
+    }
+}
+
+impl<'a> Host<'a> {
+    pub fn domain(name: &'a str) -> Host<'a> {
+        Host {
+            raw: name,
+            kind: HostKind::Domain,
+        }
+    }
+
+    /// Host names compare case-insensitively; IP literals by address, so
+    /// `[::1]` equals `[0:0::1]`.
+    pub fn equivalent(&self, o: &Host<'_>) -> bool {
+        match (self.kind, o.kind) {
+            (HostKind::Domain, HostKind::Domain) => self
+                .raw
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(o.raw.trim_end_matches('.')),
+            (a, b) => a == b,
+        }
+    }
+
+    /// The host as it would appear in a URI (IPv6 in brackets).
+    pub fn as_str(&self) -> &'a str {
+        self.raw
+    }
+}
+
+impl fmt::Display for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.raw)
+    }
+}
+
+/// `host = hostname / IPv4address / IPv6reference`, returning the rest.
+pub fn parse_host(i: &[u8]) -> Result<(&[u8], Host<'_>), SynErr<'_>> {
+    if i.first() == Some(&b'[') {
+        let end = i
+            .iter()
+            .position(|&b| b == b']')
+            .ok_or_else(|| err(i, "IPv6 reference"))?;
+        let addr = ascii(&i[1..end])
+            .parse::<Ipv6Addr>()
+            .map_err(|_| err(i, "IPv6 address"))?;
+        return Ok((
+            &i[end + 1..],
+            Host {
+                raw: ascii(&i[..=end]),
+                kind: HostKind::V6(addr),
+            },
+        ));
+    }
+    let n = i
+        .iter()
+        .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        .count();
+    let raw = &i[..n];
+    let host = host_from(raw).ok_or_else(|| err(i, "host"))?;
+    Ok((&i[n..], host))
+}
+
+/// An IPv6 address without brackets (Via `received`).
+pub fn parse_ipv6(raw: &str) -> Option<Ipv6Addr> {
+    raw.parse().ok()
+}
+
+fn host_from(raw: &[u8]) -> Option<Host<'_>> {
+    if raw.is_empty() {
+        return None;
+    }
+    let s = ascii(raw);
+    if raw.iter().all(|b| b.is_ascii_digit() || *b == b'.')
+        && raw.iter().filter(|&&b| b == b'.').count() == 3
+    {
+        // Four dotted decimal octets, each 0-255 (RFC 3986 dec-octet).
+        return s.parse::<Ipv4Addr>().ok().map(|a| Host {
+            raw: s,
+            kind: HostKind::V4(a),
+        });
+    }
+    // hostname = *( domainlabel "." ) toplabel [ "." ]
+    let trimmed = raw.strip_suffix(b".").unwrap_or(raw);
+    let mut labels = trimmed.split(|&b| b == b'.').peekable();
+    while let Some(label) = labels.next() {
+        let ok = !label.is_empty()
+            && label[0].is_ascii_alphanumeric()
+            && label[label.len() - 1].is_ascii_alphanumeric();
+        if !ok {
+            return None;
+        }
+        if labels.peek().is_none() && !label[0].is_ascii_alphabetic() {
+            return None; // toplabel starts with a letter
+        }
+    }
+    Some(Host::domain(s))
+}
+
+impl<'a> TelUri<'a> {
+    fn parse_after_scheme(i: &'a [u8]) -> Result<TelUri<'a>, SynErr<'a>> {
+        let end = i.iter().position(|&b| b == b';').unwrap_or(i.len());
+        let number = &i[..end];
+        // global-number-digits = "+" *phonedigit DIGIT *phonedigit;
+        // local-number-digits = *phonedigit-hex (HEXDIG / "*" / "#") *phonedigit-hex
+        let digits = number.strip_prefix(b"+").unwrap_or(number);
+        let global = digits.len() != number.len();
+        let ok = digits.iter().all(|&b| {
+            matches!(b, b'-' | b'.' | b'(' | b')')
+                || b.is_ascii_digit()
+                || (!global && (b.is_ascii_hexdigit() || matches!(b, b'*' | b'#')))
+        }) && digits.iter().any(|&b| {
+            if global {
+                b.is_ascii_digit()
+            } else {
+                b.is_ascii_hexdigit() || matches!(b, b'*' | b'#')
+            }
+        });
+        if !ok {
+            return Err(err(i, "telephone number"));
+        }
+        let mut rest = &i[end..];
+        let mut params = Vec::new();
+        while rest.first() == Some(&b';') {
+            let (r, name) = escaped_run(&rest[1..], |b| b.is_ascii_alphanumeric() || b == b'-')?;
+            if name.is_empty() {
+                return Err(err(&rest[1..], "tel parameter name"));
+            }
+            let (r, value) = if r.first() == Some(&b'=') {
+                let (r2, v) = escaped_run(&r[1..], |b| {
+                    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+                })?;
+                if v.is_empty() {
+                    return Err(err(&r[1..], "tel parameter value"));
+                }
+                (r2, Some(ascii(v)))
+            } else {
+                (r, None)
+            };
+            params.push(Param {
+                name: ascii(name),
+                value,
+            });
+            rest = r;
+        }
+        if !rest.is_empty() {
+            return Err(err(rest, "end of tel URI"));
+        }
+        Ok(TelUri {
+            number: ascii(number),
+            params,
+        })
+    }
+
+    /// RFC 3966 §4: visual separators are ignored, parameters compare
+    /// case-insensitively and in any order.
+    pub fn equivalent(&self, o: &TelUri<'_>) -> bool {
+        let digits = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !matches!(c, '-' | '.' | '(' | ')'))
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        };
+        digits(self.number) == digits(o.number)
+            && self.params.len() == o.params.len()
+            && self.params.iter().all(|p| {
+                o.params
+                    .iter()
+                    .any(|q| p.name.eq_ignore_ascii_case(q.name) && opt_eq(p.value, q.value, true))
+            })
+    }
+}
+
+impl fmt::Display for Uri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Uri::Sip(u) => u.fmt(f),
+            Uri::Tel(t) => {
+                write!(f, "tel:{}", t.number)?;
+                for p in &t.params {
+                    write!(f, ";{p}")?;
+                }
+                Ok(())
+            }
+            Uri::Other { scheme, rest } => write!(f, "{scheme}:{rest}"),
+        }
+    }
+}
+
+impl fmt::Display for SipUri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.secure { "sips:" } else { "sip:" })?;
+        if let Some(user) = self.user {
+            f.write_str(user)?;
+            if let Some(pw) = self.password {
+                write!(f, ":{pw}")?;
+            }
+            f.write_str("@")?;
+        }
+        f.write_str(self.host.raw)?;
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        for p in &self.params {
+            write!(f, ";{p}")?;
+        }
+        for (k, h) in self.headers.iter().enumerate() {
+            f.write_str(if k == 0 { "?" } else { "&" })?;
+            write!(f, "{}={}", h.name, h.value.unwrap_or(""))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

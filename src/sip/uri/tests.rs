@@ -1,0 +1,201 @@
+use super::*;
+
+fn uri(s: &str) -> Uri<'_> {
+    Uri::parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e:?}"))
+}
+
+fn eq(a: &str, b: &str) -> bool {
+    let (x, y) = (uri(a), uri(b));
+    assert_eq!(x.equivalent(&y), y.equivalent(&x), "symmetry {a} {b}");
+    x.equivalent(&y)
+}
+
+#[test]
+fn rfc3261_s19_1_1_sip_uri_components() {
+    let Uri::Sip(u) = uri("sips:alice:secret@atlanta.com:5061;transport=tcp;lr?subject=x&h=y")
+    else {
+        panic!()
+    };
+    assert!(u.secure);
+    assert_eq!(u.user, Some("alice"));
+    assert_eq!(u.password, Some("secret"));
+    assert_eq!(u.host.raw, "atlanta.com");
+    assert_eq!(u.port, Some(5061));
+    assert_eq!(u.transport(), Some("tcp"));
+    assert!(u.lr());
+    assert_eq!(u.headers.len(), 2);
+}
+
+#[test]
+fn rfc4475_s3_1_1_9_semicolon_in_user_part() {
+    let Uri::Sip(u) = uri("sip:user;par=u%40example.net@example.com") else {
+        panic!()
+    };
+    assert_eq!(u.user, Some("user;par=u%40example.net"));
+    assert_eq!(u.host.raw, "example.com");
+    assert!(u.params.is_empty());
+}
+
+#[test]
+fn rfc3261_s19_1_host_forms() {
+    let Uri::Sip(u) = uri("sip:[2001:db8::1]:5070") else {
+        panic!()
+    };
+    assert_eq!(u.host.kind, HostKind::V6("2001:db8::1".parse().unwrap()));
+    assert_eq!(u.port, Some(5070));
+    let Uri::Sip(u) = uri("sip:192.0.2.1") else {
+        panic!()
+    };
+    assert!(matches!(u.host.kind, HostKind::V4(_)));
+    assert!(
+        Uri::parse(b"sip:256.1.1.1").is_err(),
+        "not an IPv4 and the toplabel is numeric"
+    );
+    assert!(Uri::parse(b"sip:host-.example.com").is_err());
+    assert!(Uri::parse(b"sip:a@host:99999").is_err());
+    assert!(Uri::parse(b"sip:a@host;=x").is_err());
+    assert!(Uri::parse(b"sip:a%4@host").is_err(), "broken escape");
+    assert!(Uri::parse(b"sip:a@b c").is_err());
+}
+
+#[test]
+fn rfc3966_tel_uri() {
+    let Uri::Tel(t) = uri("tel:+1-201-555-0123;ext=1234") else {
+        panic!()
+    };
+    assert_eq!(t.number, "+1-201-555-0123");
+    assert_eq!(t.params[0].name, "ext");
+    assert!(eq("tel:+1-201-555-0123", "tel:+1.201.555.0123"));
+    assert!(Uri::parse(b"tel:+").is_err());
+}
+
+#[test]
+fn other_schemes_are_kept_opaque() {
+    let u = uri("nobodyKnowsThisScheme:totallyopaque");
+    assert_eq!(u.scheme(), "nobodyKnowsThisScheme");
+    assert_eq!(u.to_string(), "nobodyKnowsThisScheme:totallyopaque");
+    assert!(Uri::parse(b"1x:abc").is_err());
+}
+
+#[test]
+fn rfc3261_s19_1_4_rule1_sip_and_sips_never_equal() {
+    assert!(!eq("sip:alice@atlanta.com", "sips:alice@atlanta.com"));
+}
+
+#[test]
+fn rfc3261_s19_1_4_rule2_userinfo_case_sensitive_rest_insensitive() {
+    assert!(!eq(
+        "SIP:ALICE@AtLanTa.CoM;Transport=udp",
+        "sip:alice@AtLanTa.CoM;Transport=UDP"
+    ));
+    assert!(!eq("sip:alice:Pw@atlanta.com", "sip:alice:pw@atlanta.com"));
+    assert!(eq(
+        "sip:alice@AtLanTa.CoM;Transport=udp",
+        "SIP:alice@atlanta.com;transport=UDP"
+    ));
+}
+
+#[test]
+fn rfc3261_s19_1_4_rule3_parameter_and_header_order_irrelevant() {
+    assert!(eq(
+        "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+        "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com"
+    ));
+    assert!(eq(
+        "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+        "sip:alice@atlanta.com?priority=urgent&subject=project%20x"
+    ));
+}
+
+#[test]
+fn rfc3261_s19_1_4_rule4_unreserved_escapes_equal_their_characters() {
+    assert!(eq(
+        "sip:%61lice@atlanta.com;transport=TCP",
+        "sip:alice@AtLanTa.CoM;Transport=tcp"
+    ));
+    // an escaped reserved character is not the character itself
+    assert!(!eq("sip:a%3Bb@atlanta.com", "sip:a;b@atlanta.com"));
+    assert!(eq("sip:a%3bb@atlanta.com", "sip:a%3Bb@atlanta.com"));
+}
+
+#[test]
+fn rfc3261_s19_1_4_rule5_ip_address_never_equals_host_name() {
+    assert!(!eq("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"));
+    assert!(eq("sip:bob@[::1]", "sip:bob@[0:0::1]"));
+}
+
+#[test]
+fn rfc3261_s19_1_4_rule6_user_password_host_port_must_match() {
+    assert!(!eq("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"));
+    assert!(!eq("sip:biloxi.com", "sip:bob@biloxi.com"));
+    assert!(!eq("sip:bob@biloxi.com", "sip:bob:pw@biloxi.com"));
+    assert!(!eq(
+        "sip:bob@biloxi.com",
+        "sip:bob@biloxi.com;transport=udp"
+    ));
+    assert!(!eq(
+        "sip:bob@biloxi.com",
+        "sip:bob@biloxi.com:6000;transport=tcp"
+    ));
+}
+
+#[test]
+fn rfc3261_s19_1_4_rule7_uri_parameters() {
+    assert!(eq(
+        "sip:carol@chicago.com",
+        "sip:carol@chicago.com;newparam=5"
+    ));
+    assert!(eq(
+        "sip:carol@chicago.com",
+        "sip:carol@chicago.com;security=on"
+    ));
+    assert!(eq(
+        "sip:carol@chicago.com;security=on",
+        "sip:carol@chicago.com;lr"
+    ));
+    assert!(!eq(
+        "sip:carol@chicago.com;security=on",
+        "sip:carol@chicago.com;security=off"
+    ));
+    for p in [
+        "user=phone",
+        "ttl=1",
+        "method=INVITE",
+        "maddr=239.255.255.1",
+    ] {
+        assert!(
+            !eq(
+                "sip:carol@chicago.com",
+                &format!("sip:carol@chicago.com;{p}")
+            ),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn rfc3261_s19_1_4_rule8_headers_never_ignored() {
+    assert!(!eq(
+        "sip:carol@chicago.com",
+        "sip:carol@chicago.com?Subject=next%20meeting"
+    ));
+    assert!(!eq(
+        "sip:carol@chicago.com?Subject=a",
+        "sip:carol@chicago.com?Subject=b"
+    ));
+    assert!(eq(
+        "sip:carol@chicago.com?Subject=a",
+        "sip:carol@chicago.com?subject=a"
+    ));
+}
+
+#[test]
+fn uris_print_as_received() {
+    for s in [
+        "sip:user;par=u%40example.net@example.com",
+        "sips:a:b@[2001:db8::1]:5061;lr;transport=tls?x=y&z=",
+        "tel:+1-201-555-0123;ext=1",
+    ] {
+        assert_eq!(uri(s).to_string(), s);
+    }
+}
