@@ -1,0 +1,248 @@
+//! Parser throughput: presencecloud's zero-copy parser against rsip 0.4 on
+//! the same corpus in the same run (this machine is noisy, so only ratios
+//! measured side by side mean anything).
+//!
+//! Corpora: "realistic" (tests/data/corpus: SUBSCRIBE, NOTIFY with PIDF,
+//! PUBLISH, INVITE with SDP, 200 OK; plus the RFC 3856/3857/3903/4662 wire
+//! examples) and "rfc4475-valid" (the torture messages RFC 4475 calls valid).
+//!
+//! Run: `cargo bench --bench parser`. Criterion measures each parser; the
+//! summary at the end interleaves the parsers in rounds and prints
+//! messages/s, MB/s and the ratio, plus the messages rsip fails to parse.
+//! rsip is measured twice: parsing only (its headers stay untyped strings)
+//! and parsing plus typing the headers a proxy acts on (Via, From, To,
+//! Call-ID, CSeq, Contact), which is what our parser does in one pass.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group};
+use rsip::prelude::*;
+
+struct Corpus {
+    name: &'static str,
+    messages: Vec<(String, Vec<u8>)>,
+}
+
+impl Corpus {
+    fn bytes(&self) -> usize {
+        self.messages.iter().map(|(_, m)| m.len()).sum()
+    }
+}
+
+fn read_dir(dir: &Path, ext: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn corpora() -> Vec<Corpus> {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut realistic = read_dir(&data.join("corpus"), "sip");
+    realistic.extend(read_dir(&data.join("rfc-examples/wire"), "sip"));
+    let manifest = std::fs::read_to_string(data.join("rfc4475/MANIFEST.tsv")).unwrap();
+    let valid: Vec<&str> = manifest
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.get(2) == Some(&"valid")).then_some(f[0])
+        })
+        .collect();
+    let torture = read_dir(&data.join("rfc4475"), "dat")
+        .into_iter()
+        .filter(|(n, _)| valid.contains(&n.trim_end_matches(".dat")))
+        .collect();
+    vec![
+        Corpus {
+            name: "realistic",
+            messages: realistic,
+        },
+        Corpus {
+            name: "rfc4475-valid",
+            messages: torture,
+        },
+    ]
+}
+
+fn ours(m: &[u8]) -> bool {
+    match presencecloud::sip::parse(m) {
+        Ok(msg) => {
+            black_box(&msg);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn rsip_parse(m: &[u8]) -> bool {
+    match rsip::SipMessage::try_from(m) {
+        Ok(msg) => {
+            black_box(&msg);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn rsip_typed(m: &[u8]) -> bool {
+    let Ok(msg) = rsip::SipMessage::try_from(m) else {
+        return false;
+    };
+    let typed = msg
+        .via_header()
+        .and_then(|h| h.typed())
+        .map(|v| black_box(v))
+        .is_ok()
+        & msg
+            .from_header()
+            .and_then(|h| h.typed())
+            .map(|v| black_box(v))
+            .is_ok()
+        & msg
+            .to_header()
+            .and_then(|h| h.typed())
+            .map(|v| black_box(v))
+            .is_ok()
+        & msg
+            .cseq_header()
+            .and_then(|h| h.typed())
+            .map(|v| black_box(v))
+            .is_ok()
+        & msg.call_id_header().map(|v| black_box(v)).is_ok();
+    for c in msg.contact_headers() {
+        let _ = black_box(c.typed());
+    }
+    black_box(&msg);
+    typed
+}
+
+type Parser = (&'static str, fn(&[u8]) -> bool);
+
+const PARSERS: [Parser; 3] = [
+    ("presencecloud", ours),
+    ("rsip", rsip_parse),
+    ("rsip+typed", rsip_typed),
+];
+
+fn bench(c: &mut Criterion) {
+    for corpus in corpora() {
+        let mut g = c.benchmark_group(format!("parse/{}", corpus.name));
+        g.throughput(Throughput::Bytes(corpus.bytes() as u64));
+        for (name, f) in PARSERS {
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    for (_, m) in &corpus.messages {
+                        black_box(f(black_box(m)));
+                    }
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+/// Interleaved rounds: each round runs every parser over the corpus for a
+/// fixed slice of time, so a noisy neighbour hurts all parsers alike.
+fn summary() {
+    let rounds = 10;
+    let slice = Duration::from_millis(150);
+    println!();
+    println!("parser throughput, interleaved {rounds} rounds x {slice:?} per parser");
+    println!(
+        "{:<14} {:<14} {:>14} {:>10} {:>16}",
+        "corpus", "parser", "messages/s", "MB/s", "ours / this"
+    );
+    for corpus in corpora() {
+        let mut totals = [(0u64, Duration::ZERO); PARSERS.len()];
+        for _ in 0..rounds {
+            for (k, (_, f)) in PARSERS.iter().enumerate() {
+                let start = Instant::now();
+                let mut passes = 0u64;
+                while start.elapsed() < slice {
+                    for (_, m) in &corpus.messages {
+                        black_box(f(black_box(m)));
+                    }
+                    passes += 1;
+                }
+                totals[k].0 += passes;
+                totals[k].1 += start.elapsed();
+            }
+        }
+        let n = corpus.messages.len() as f64;
+        let bytes = corpus.bytes() as f64;
+        let rate = |k: usize| totals[k].0 as f64 / totals[k].1.as_secs_f64();
+        for (k, (name, _)) in PARSERS.iter().enumerate() {
+            println!(
+                "{:<14} {:<14} {:>14.0} {:>10.1} {:>15.2}x",
+                corpus.name,
+                name,
+                rate(k) * n,
+                rate(k) * bytes / 1e6,
+                rate(0) / rate(k)
+            );
+        }
+        let ours_fail: Vec<&str> = corpus
+            .messages
+            .iter()
+            .filter(|(_, m)| !ours(m))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let rsip_fail: Vec<&str> = corpus
+            .messages
+            .iter()
+            .filter(|(_, m)| !rsip_parse(m))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let typed_fail: Vec<&str> = corpus
+            .messages
+            .iter()
+            .filter(|(_, m)| rsip_parse(m) && !rsip_typed(m))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        println!(
+            "{:<14} {} messages; presencecloud fails on {:?}; rsip fails to parse {:?}; rsip parses but cannot type {:?}",
+            corpus.name,
+            corpus.messages.len(),
+            ours_fail,
+            rsip_fail,
+            typed_fail
+        );
+    }
+    println!("target: presencecloud >= 5x rsip on the realistic corpus");
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    targets = bench
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` does not, and
+    // then we only check that the corpus parses, timing nothing.
+    if !std::env::args().any(|a| a == "--bench") {
+        for corpus in corpora() {
+            for (name, m) in &corpus.messages {
+                assert!(ours(m), "presencecloud fails on {name}");
+            }
+        }
+        println!("parser bench: corpus parses");
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    summary();
+}
