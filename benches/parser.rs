@@ -9,9 +9,11 @@
 //! Run: `cargo bench --bench parser`. Criterion measures each parser; the
 //! summary at the end interleaves the parsers in rounds and prints
 //! messages/s, MB/s and the ratio, plus the messages rsip fails to parse.
-//! rsip is measured twice: parsing only (its headers stay untyped strings)
-//! and parsing plus typing the headers a proxy acts on (Via, From, To,
-//! Call-ID, CSeq, Contact), which is what our parser does in one pass.
+//! rsip is measured twice: parsing only (its headers stay untyped strings,
+//! so it does less work than we do) and parsing plus typing every header
+//! rsip can type among those we type (the same work). Ratios are computed
+//! on the messages both parsers accept: a parser that fails early on a
+//! message would otherwise look faster.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -94,36 +96,39 @@ fn rsip_parse(m: &[u8]) -> bool {
     }
 }
 
+/// rsip parse, then type every header that rsip can type among those our
+/// parser types: the same work our parser does in one pass.
 fn rsip_typed(m: &[u8]) -> bool {
+    use rsip::Header as H;
     let Ok(msg) = rsip::SipMessage::try_from(m) else {
         return false;
     };
-    let typed = msg
-        .via_header()
-        .and_then(|h| h.typed())
-        .map(|v| black_box(v))
-        .is_ok()
-        & msg
-            .from_header()
-            .and_then(|h| h.typed())
-            .map(|v| black_box(v))
-            .is_ok()
-        & msg
-            .to_header()
-            .and_then(|h| h.typed())
-            .map(|v| black_box(v))
-            .is_ok()
-        & msg
-            .cseq_header()
-            .and_then(|h| h.typed())
-            .map(|v| black_box(v))
-            .is_ok()
-        & msg.call_id_header().map(|v| black_box(v)).is_ok();
-    for c in msg.contact_headers() {
-        let _ = black_box(c.typed());
+    let mut ok = true;
+    for h in msg.headers().iter() {
+        ok &= match h {
+            H::Via(v) => v.typed().map(black_box).is_ok(),
+            H::From(v) => v.typed().map(black_box).is_ok(),
+            H::To(v) => v.typed().map(black_box).is_ok(),
+            H::CSeq(v) => v.typed().map(black_box).is_ok(),
+            H::Contact(v) => v.typed().map(black_box).is_ok(),
+            H::Route(v) => v.typed().map(black_box).is_ok(),
+            H::RecordRoute(v) => v.typed().map(black_box).is_ok(),
+            H::Accept(v) => v.typed().map(black_box).is_ok(),
+            H::Allow(v) => v.typed().map(black_box).is_ok(),
+            H::ContentType(v) => v.typed().map(black_box).is_ok(),
+            H::Authorization(v) => v.typed().map(black_box).is_ok(),
+            H::ProxyAuthorization(v) => v.typed().map(black_box).is_ok(),
+            H::WwwAuthenticate(v) => v.typed().map(black_box).is_ok(),
+            H::ProxyAuthenticate(v) => v.typed().map(black_box).is_ok(),
+            H::ContentLength(v) => v.length().map(black_box).is_ok(),
+            H::Expires(v) => v.seconds().map(black_box).is_ok(),
+            H::MinExpires(v) => v.seconds().map(black_box).is_ok(),
+            H::MaxForwards(v) => v.num().map(black_box).is_ok(),
+            _ => true,
+        };
     }
     black_box(&msg);
-    typed
+    ok
 }
 
 type Parser = (&'static str, fn(&[u8]) -> bool);
@@ -162,7 +167,11 @@ fn summary() {
         "{:<14} {:<14} {:>14} {:>10} {:>16}",
         "corpus", "parser", "messages/s", "MB/s", "ours / this"
     );
-    for corpus in corpora() {
+    for mut corpus in corpora() {
+        let all = corpus.messages.clone();
+        corpus
+            .messages
+            .retain(|(_, m)| ours(m) && rsip_parse(m) && rsip_typed(m));
         let mut totals = [(0u64, Duration::ZERO); PARSERS.len()];
         for _ in 0..rounds {
             for (k, (_, f)) in PARSERS.iter().enumerate() {
@@ -191,34 +200,33 @@ fn summary() {
                 rate(0) / rate(k)
             );
         }
-        let ours_fail: Vec<&str> = corpus
-            .messages
+        let ours_fail: Vec<&str> = all
             .iter()
             .filter(|(_, m)| !ours(m))
             .map(|(n, _)| n.as_str())
             .collect();
-        let rsip_fail: Vec<&str> = corpus
-            .messages
+        let rsip_fail: Vec<&str> = all
             .iter()
             .filter(|(_, m)| !rsip_parse(m))
             .map(|(n, _)| n.as_str())
             .collect();
-        let typed_fail: Vec<&str> = corpus
-            .messages
+        let typed_fail: Vec<&str> = all
             .iter()
             .filter(|(_, m)| rsip_parse(m) && !rsip_typed(m))
             .map(|(n, _)| n.as_str())
             .collect();
         println!(
-            "{:<14} {} messages; presencecloud fails on {:?}; rsip fails to parse {:?}; rsip parses but cannot type {:?}",
+            "{:<14} measured on the {} of {} messages both parse; presencecloud fails on {:?}; rsip fails to parse {:?}; rsip parses but cannot type {:?}",
             corpus.name,
             corpus.messages.len(),
+            all.len(),
             ours_fail,
             rsip_fail,
             typed_fail
         );
     }
     println!("target: presencecloud >= 5x rsip on the realistic corpus");
+    println!("(rsip parses headers into untyped strings; rsip+typed also types them, as we do)");
 }
 
 criterion_group! {

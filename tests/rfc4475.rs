@@ -111,7 +111,7 @@ fn wsinv_3_1_1_1_short_tortuous_invite() {
         assert_eq!(m.vias().nth(2).unwrap().branch(), Some("z9hG4bK30239"));
         assert_eq!(m.cseq().unwrap().seq, 9);
         let unknown = m.raw("UnknownHeaderWithUnusualValue").next().unwrap();
-        assert_eq!(unknown.value, b";;,,;;,;");
+        assert_eq!(unknown.value, ";;,,;;,;");
         assert_eq!(
             m.from().unwrap().display_name.unwrap().text(),
             "J Rosenberg \\\""
@@ -120,7 +120,7 @@ fn wsinv_3_1_1_1_short_tortuous_invite() {
         assert_eq!(m.to().unwrap().tag(), Some("1918181833n"));
         assert_eq!(m.max_forwards(), Some(68));
         assert_eq!(m.contacts().next().unwrap().q(), Some(330));
-        assert_eq!(m.raw("Subject").next().unwrap().value, b"");
+        assert_eq!(m.raw("Subject").next().unwrap().value, "");
     });
 }
 
@@ -154,7 +154,7 @@ fn intmeth_3_1_1_2_wide_range_of_valid_characters() {
 fn esc01_3_1_1_3_valid_use_of_percent_escaping() {
     valid("esc01", "3.1.1.3", |m| {
         let u = m.request_uri().unwrap();
-        let plain = Uri::parse(b"sip:sips%3Auser%40example.com@example.net").unwrap();
+        let plain = Uri::parse("sip:sips%3Auser%40example.com@example.net").unwrap();
         assert!(u.equivalent(&plain));
     });
 }
@@ -239,11 +239,7 @@ fn unreason_3_1_1_12_unusual_reason_phrase() {
         let presencecloud::sip::StartLine::Response { reason, .. } = &m.start else {
             panic!()
         };
-        assert!(
-            std::str::from_utf8(reason)
-                .unwrap()
-                .starts_with("= 2**3 * 5**2")
-        );
+        assert!(reason.starts_with("= 2**3 * 5**2"));
     });
 }
 
@@ -254,7 +250,7 @@ fn noreason_3_1_1_13_empty_reason_phrase() {
             m.start,
             presencecloud::sip::StartLine::Response {
                 code: 100,
-                reason: b""
+                reason: ""
             }
         );
     });
@@ -339,7 +335,7 @@ fn baddate_3_1_2_12_invalid_time_zone_in_date_is_ignored() {
     let m = parse(&bytes).unwrap();
     assert_eq!(
         m.raw("Date").next().unwrap().value,
-        b"Fri, 01 Jan 2010 16:00:00 EST"
+        "Fri, 01 Jan 2010 16:00:00 EST"
     );
 }
 
@@ -493,7 +489,10 @@ fn cparam02_3_3_13_register_with_a_url_parameter() {
 fn regescrt_3_3_14_register_with_a_url_escaped_header() {
     valid("regescrt", "3.3.14", |m| {
         let c = m.contacts().next().unwrap();
-        assert_eq!(c.uri.as_sip().unwrap().headers[0].name, "Route");
+        assert_eq!(
+            c.uri.as_sip().unwrap().headers.iter().next().unwrap().name,
+            "Route"
+        );
     });
 }
 

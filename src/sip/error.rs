@@ -45,6 +45,9 @@ pub enum ErrorKind {
     Truncated { declared: usize, available: usize },
     #[error("No empty line ends the header section")]
     NoHeaderEnd,
+    /// RFC 3261 §25: header text is UTF-8 (TEXT-UTF8, UTF8-NONASCII).
+    #[error("Header section is not valid UTF-8")]
+    NotUtf8,
 }
 
 impl ErrorKind {

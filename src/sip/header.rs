@@ -126,46 +126,56 @@ impl HeaderName {
 
     /// Recognises a typed header by its full or compact name, ignoring case.
     pub fn from_name(name: &str) -> Option<HeaderName> {
-        let full = expand_compact(name).unwrap_or(name);
-        let mut buf = [0u8; 24];
-        let b = full.as_bytes();
-        if b.len() > buf.len() {
-            return None;
+        let b = name.as_bytes();
+        if b.len() == 1 {
+            return match b[0].to_ascii_lowercase() {
+                b'v' => Some(HeaderName::Via),
+                b'f' => Some(HeaderName::From),
+                b't' => Some(HeaderName::To),
+                b'i' => Some(HeaderName::CallId),
+                b'm' => Some(HeaderName::Contact),
+                b'l' => Some(HeaderName::ContentLength),
+                b'c' => Some(HeaderName::ContentType),
+                b'k' => Some(HeaderName::Supported),
+                b'o' => Some(HeaderName::Event),
+                b'u' => Some(HeaderName::AllowEvents),
+                _ => None,
+            };
         }
-        for (d, s) in buf.iter_mut().zip(b) {
-            *d = s.to_ascii_lowercase();
-        }
-        Some(match &buf[..b.len()] {
-            b"via" => HeaderName::Via,
-            b"from" => HeaderName::From,
-            b"to" => HeaderName::To,
-            b"call-id" => HeaderName::CallId,
-            b"cseq" => HeaderName::CSeq,
-            b"max-forwards" => HeaderName::MaxForwards,
-            b"contact" => HeaderName::Contact,
-            b"route" => HeaderName::Route,
-            b"record-route" => HeaderName::RecordRoute,
-            b"expires" => HeaderName::Expires,
-            b"min-expires" => HeaderName::MinExpires,
-            b"event" => HeaderName::Event,
-            b"allow-events" => HeaderName::AllowEvents,
-            b"subscription-state" => HeaderName::SubscriptionState,
-            b"sip-etag" => HeaderName::SipETag,
-            b"sip-if-match" => HeaderName::SipIfMatch,
-            b"content-type" => HeaderName::ContentType,
-            b"content-length" => HeaderName::ContentLength,
-            b"require" => HeaderName::Require,
-            b"proxy-require" => HeaderName::ProxyRequire,
-            b"supported" => HeaderName::Supported,
-            b"unsupported" => HeaderName::Unsupported,
-            b"accept" => HeaderName::Accept,
-            b"allow" => HeaderName::Allow,
-            b"authorization" => HeaderName::Authorization,
-            b"proxy-authorization" => HeaderName::ProxyAuthorization,
-            b"www-authenticate" => HeaderName::WwwAuthenticate,
-            b"proxy-authenticate" => HeaderName::ProxyAuthenticate,
-            _ => return None,
-        })
+        // Candidates by length, then one case-insensitive comparison.
+        let candidates: &[HeaderName] = match b.len() {
+            2 => &[HeaderName::To],
+            3 => &[HeaderName::Via],
+            4 => &[HeaderName::From, HeaderName::CSeq],
+            5 => &[HeaderName::Route, HeaderName::Event, HeaderName::Allow],
+            6 => &[HeaderName::Accept],
+            7 => &[
+                HeaderName::Contact,
+                HeaderName::Expires,
+                HeaderName::CallId,
+                HeaderName::Require,
+            ],
+            8 => &[HeaderName::SipETag],
+            9 => &[HeaderName::Supported],
+            11 => &[HeaderName::MinExpires, HeaderName::Unsupported],
+            12 => &[
+                HeaderName::MaxForwards,
+                HeaderName::RecordRoute,
+                HeaderName::AllowEvents,
+                HeaderName::SipIfMatch,
+                HeaderName::ContentType,
+            ],
+            13 => &[HeaderName::ProxyRequire, HeaderName::Authorization],
+            14 => &[HeaderName::ContentLength],
+            16 => &[HeaderName::WwwAuthenticate],
+            18 => &[HeaderName::SubscriptionState, HeaderName::ProxyAuthenticate],
+            19 => &[HeaderName::ProxyAuthorization],
+            _ => &[],
+        };
+        candidates
+            .iter()
+            .copied()
+            .find(|c| c.as_str().eq_ignore_ascii_case(name))
     }
 
     /// Headers that may appear at most once in a message (RFC 3261 §7.3.1:
@@ -250,10 +260,10 @@ impl fmt::Display for CSeq<'_> {
 pub struct RawHeader<'a> {
     pub name: &'a str,
     /// The value without the leading and trailing whitespace.
-    pub value: &'a [u8],
+    pub value: &'a str,
     /// The whole field as received (without its CRLF), for byte-identical
     /// printing; None for a header built in code.
-    pub line: Option<&'a [u8]>,
+    pub line: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,7 +348,7 @@ impl<'a> Header<'a> {
     /// Parses one header value. `name` may be a compact form; `value` is the
     /// value with its surrounding whitespace removed (it may hold folded
     /// lines); `line` is the whole field, kept for raw headers.
-    pub fn parse(name: &'a str, value: &'a [u8], line: &'a [u8]) -> Result<Header<'a>, ErrorKind> {
+    pub fn parse(name: &'a str, value: &'a str, line: &'a str) -> Result<Header<'a>, ErrorKind> {
         let Some(typed) = HeaderName::from_name(name) else {
             return Ok(Header::Other(RawHeader {
                 name,
@@ -353,7 +363,7 @@ impl<'a> Header<'a> {
     }
 }
 
-fn option_tags(i: &[u8]) -> PResult<'_, Vec<&str>> {
+fn option_tags(i: &str) -> PResult<'_, Vec<&str>> {
     comma_list(|i| {
         let (r, ()) = sws(i)?;
         token(r).or_else(|_| fail(r, "option tag"))
@@ -362,11 +372,11 @@ fn option_tags(i: &[u8]) -> PResult<'_, Vec<&str>> {
 
 /// `[ item *(COMMA item) ]`: lists that RFC 3261 allows to be empty.
 fn maybe_empty<'a, O>(
-    i: &'a [u8],
-    p: impl FnMut(&'a [u8]) -> PResult<'a, Vec<O>>,
+    i: &'a str,
+    p: impl FnMut(&'a str) -> PResult<'a, Vec<O>>,
 ) -> Result<Vec<O>, SynErr<'a>> {
-    if i.iter()
-        .all(|&b| syntax::is_wsp(b) || b == b'\r' || b == b'\n')
+    if i.bytes()
+        .all(|b| syntax::is_wsp(b) || b == b'\r' || b == b'\n')
     {
         Ok(Vec::new())
     } else {
@@ -374,17 +384,17 @@ fn maybe_empty<'a, O>(
     }
 }
 
-fn method(i: &[u8]) -> PResult<'_, Method<'_>> {
+fn method(i: &str) -> PResult<'_, Method<'_>> {
     let (r, ()) = sws(i)?;
     let (r, t) = token(r).or_else(|_| fail(r, "method"))?;
     Ok((r, Method::from_token(t)))
 }
 
-fn u32_value<'a>(i: &'a [u8], what: &'static str) -> Result<u32, SynErr<'a>> {
+fn u32_value<'a>(i: &'a str, what: &'static str) -> Result<u32, SynErr<'a>> {
     all(i, syntax::number_u32(what))
 }
 
-fn parse_typed(name: HeaderName, v: &[u8]) -> Result<Header<'_>, SynErr<'_>> {
+fn parse_typed(name: HeaderName, v: &str) -> Result<Header<'_>, SynErr<'_>> {
     use HeaderName as N;
     Ok(match name {
         N::Via => Header::Via(all(v, comma_list(via::via_parm))?),
@@ -393,11 +403,11 @@ fn parse_typed(name: HeaderName, v: &[u8]) -> Result<Header<'_>, SynErr<'_>> {
         // callid = word [ "@" word ]
         N::CallId => Header::CallId(all(v, |i| {
             let (r, _) = syntax::word(i)?;
-            let r = match r.first() {
+            let r = match r.as_bytes().first() {
                 Some(b'@') => syntax::word(&r[1..])?.0,
                 _ => r,
             };
-            Ok((r, syntax::ascii(&i[..i.len() - r.len()])))
+            Ok((r, &i[..i.len() - r.len()]))
         })?),
         N::CSeq => Header::CSeq(all(v, |i| {
             let (r, seq) = syntax::number_u32("CSeq number within 2**32-1")(i)?;
@@ -474,7 +484,7 @@ impl fmt::Display for TypedValue<'_, '_> {
             | Header::ProxyAuthorization(a)
             | Header::WwwAuthenticate(a)
             | Header::ProxyAuthenticate(a) => write!(f, "{a}"),
-            Header::Other(raw) => f.write_str(&String::from_utf8_lossy(raw.value)),
+            Header::Other(raw) => f.write_str(raw.value),
         }
     }
 }

@@ -15,7 +15,7 @@ pub enum StartLine<'a> {
     Request { method: Method<'a>, uri: Uri<'a> },
     /// `SIP-Version SP Status-Code SP Reason-Phrase`; the reason may be
     /// UTF-8 or even empty (RFC 4475 §3.1.1.12, §3.1.1.13).
-    Response { code: u16, reason: &'a [u8] },
+    Response { code: u16, reason: &'a str },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

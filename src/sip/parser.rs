@@ -12,7 +12,7 @@ use super::error::{ErrorKind, ParseError};
 use super::header::{Header, HeaderName};
 use super::message::{Message, StartLine};
 use super::method::Method;
-use super::syntax::{ascii, is_token_char, is_wsp};
+use super::syntax::{class, is_wsp};
 use super::uri::Uri;
 
 /// Bounds on what one message may cost.
@@ -48,24 +48,26 @@ pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Par
     if buf.len() > limits.max_message {
         return Err(err(ErrorKind::TooLarge(limits.max_message)));
     }
-    let line_end = find_crlf(buf).ok_or(err(ErrorKind::StartLine("CRLF")))?;
-    let start = parse_start_line(&buf[..line_end], response).map_err(err)?;
-    let mut headers = Vec::with_capacity(16);
+    // The header section ends at the first empty line; it is text, so it is
+    // checked as UTF-8 once and parsed as &str from here on.
+    let Some(blank) = memchr::memmem::find(buf, b"\r\n\r\n") else {
+        return Err(err(match find_crlf(buf) {
+            Some(_) => ErrorKind::NoHeaderEnd,
+            None => ErrorKind::StartLine("CRLF"),
+        }));
+    };
+    let head = std::str::from_utf8(&buf[..blank + 2]).map_err(|_| err(ErrorKind::NotUtf8))?;
+    let line_end = find_crlf(head.as_bytes()).unwrap_or(head.len() - 2);
+    let start = parse_start_line(&head[..line_end], response).map_err(err)?;
+    let mut headers = Vec::with_capacity(24);
     let mut pos = line_end + 2;
     let mut seen: u32 = 0;
-    loop {
-        if buf[pos..].starts_with(b"\r\n") {
-            pos += 2;
-            break;
-        }
-        if pos >= buf.len() {
-            return Err(err(ErrorKind::NoHeaderEnd));
-        }
+    while pos < head.len() {
         if headers.len() == limits.max_headers {
             return Err(err(ErrorKind::TooManyHeaders(limits.max_headers)));
         }
-        let end = field_end(&buf[pos..], limits.max_header_len).map_err(err)?;
-        let header = parse_field(&buf[pos..pos + end]).map_err(err)?;
+        let end = field_end(&head.as_bytes()[pos..], limits.max_header_len).map_err(err)?;
+        let header = parse_field(&head[pos..pos + end]).map_err(err)?;
         if let Some(name) = header.name() {
             let bit = 1u32 << (name as u32);
             if name.is_single() && seen & bit != 0 {
@@ -76,7 +78,7 @@ pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Par
         headers.push(header);
         pos += end + 2;
     }
-    let rest = &buf[pos..];
+    let rest = &buf[blank + 4..];
     let content_length = headers.iter().find_map(|h| match h {
         Header::ContentLength(n) => Some(*n as usize),
         _ => None,
@@ -104,7 +106,7 @@ pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Par
 
 fn find_crlf(b: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(k) = b[from..].iter().position(|&c| c == b'\r') {
+    while let Some(k) = memchr::memchr(b'\r', &b[from..]) {
         let at = from + k;
         if b.get(at + 1) == Some(&b'\n') {
             return Some(at);
@@ -115,16 +117,13 @@ fn find_crlf(b: &[u8]) -> Option<usize> {
 }
 
 /// The length of the header field starting at `b`: up to the CRLF that is
-/// not followed by whitespace (a folded line continues the field).
+/// not followed by whitespace (a folded line continues the field). The
+/// input ends with a CRLF (the head up to its empty line).
 fn field_end(b: &[u8], max: usize) -> Result<usize, ErrorKind> {
     let mut from = 0;
     loop {
         let Some(k) = find_crlf(&b[from..]) else {
-            return Err(if b.len() > max {
-                ErrorKind::LineTooLong(max)
-            } else {
-                ErrorKind::NoHeaderEnd
-            });
+            return Err(ErrorKind::NoHeaderEnd);
         };
         let at = from + k;
         if at > max {
@@ -138,83 +137,72 @@ fn field_end(b: &[u8], max: usize) -> Result<usize, ErrorKind> {
 }
 
 /// `field-name HCOLON field-value`, HCOLON = *( SP / HTAB ) ":" SWS.
-fn parse_field(line: &[u8]) -> Result<Header<'_>, ErrorKind> {
-    let n = line.iter().take_while(|&&b| is_token_char(b)).count();
+fn parse_field(line: &str) -> Result<Header<'_>, ErrorKind> {
+    let b = line.as_bytes();
+    let n = class::span(b, class::TOKEN);
     if n == 0 {
         return Err(ErrorKind::HeaderLine("header name"));
     }
-    let name = ascii(&line[..n]);
     let mut k = n;
-    while line.get(k).is_some_and(|&b| is_wsp(b)) {
+    while b.get(k).is_some_and(|&c| is_wsp(c)) {
         k += 1;
     }
-    if line.get(k) != Some(&b':') {
+    if b.get(k) != Some(&b':') {
         return Err(ErrorKind::HeaderLine("\":\" after header name"));
     }
-    let value = trim_lws(&line[k + 1..]);
-    Header::parse(name, value, line)
+    Header::parse(&line[..n], trim_lws(&line[k + 1..]), line)
 }
 
 /// Strips leading and trailing whitespace, folded line breaks included.
-fn trim_lws(mut v: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t' | b'\r' | b'\n', rest @ ..] = v {
-        v = rest;
-    }
-    while let [rest @ .., b' ' | b'\t' | b'\r' | b'\n'] = v {
-        v = rest;
-    }
-    v
+fn trim_lws(v: &str) -> &str {
+    v.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
 }
 
 /// `SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT`; only 2.0 is served.
-fn parse_version(v: &[u8]) -> Result<(), ErrorKind> {
+fn parse_version(v: &str) -> Result<(), ErrorKind> {
     let Some(num) = v
         .get(..4)
-        .filter(|p| p.eq_ignore_ascii_case(b"SIP/"))
+        .filter(|p| p.eq_ignore_ascii_case("SIP/"))
         .map(|_| &v[4..])
     else {
         return Err(ErrorKind::StartLine("SIP-Version"));
     };
-    let Some(dot) = num.iter().position(|&b| b == b'.') else {
+    let Some((major, minor)) = num.split_once('.') else {
         return Err(ErrorKind::StartLine("SIP-Version"));
     };
-    let (major, minor) = (&num[..dot], &num[dot + 1..]);
-    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
     if !digits(major) || !digits(minor) {
         return Err(ErrorKind::StartLine("SIP-Version"));
     }
-    if major != b"2" || minor != b"0" {
+    if major != "2" || minor != "0" {
         return Err(ErrorKind::Version);
     }
     Ok(())
 }
 
-fn parse_start_line(line: &[u8], response: bool) -> Result<StartLine<'_>, ErrorKind> {
+fn parse_start_line(line: &str, response: bool) -> Result<StartLine<'_>, ErrorKind> {
     if response {
         // SIP-Version SP Status-Code SP Reason-Phrase
         let sp = line
-            .iter()
-            .position(|&b| b == b' ')
+            .find(' ')
             .ok_or(ErrorKind::StartLine("SP after SIP-Version"))?;
         parse_version(&line[..sp])?;
         let rest = &line[sp + 1..];
-        let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if n != 3 || rest.get(3) != Some(&b' ') {
+        let n = class::span(rest.as_bytes(), class::DIGIT);
+        if n != 3 || rest.as_bytes().get(3) != Some(&b' ') {
             return Err(if n > 3 {
                 ErrorKind::StatusCode
             } else {
                 ErrorKind::StartLine("3-digit status code and SP")
             });
         }
-        let code: u16 = ascii(&rest[..3])
-            .parse()
-            .map_err(|_| ErrorKind::StatusCode)?;
+        let code: u16 = rest[..3].parse().map_err(|_| ErrorKind::StatusCode)?;
         if !(100..=699).contains(&code) {
             return Err(ErrorKind::StatusCode);
         }
         let reason = &rest[4..];
         // Reason-Phrase allows no control characters but HTAB.
-        if reason.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
+        if reason.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
             return Err(ErrorKind::StartLine(
                 "reason phrase without control characters",
             ));
@@ -224,24 +212,23 @@ fn parse_start_line(line: &[u8], response: bool) -> Result<StartLine<'_>, ErrorK
     // Method SP Request-URI SP SIP-Version, with exactly one SP each: RFC
     // 4475 §3.1.2.9 and §3.1.2.10 allow rejecting extra whitespace, and we
     // do rather than guess.
-    let n = line.iter().take_while(|&&b| is_token_char(b)).count();
-    if n == 0 || line.get(n) != Some(&b' ') {
+    let n = class::span(line.as_bytes(), class::TOKEN);
+    if n == 0 || line.as_bytes().get(n) != Some(&b' ') {
         return Err(ErrorKind::StartLine("method and SP"));
     }
-    let method = Method::from_token(ascii(&line[..n]));
+    let method = Method::from_token(&line[..n]);
     let rest = &line[n + 1..];
     let sp = rest
-        .iter()
-        .rposition(|&b| b == b' ')
+        .rfind(' ')
         .ok_or(ErrorKind::StartLine("SP before SIP-Version"))?;
     parse_version(&rest[sp + 1..])?;
-    let uri_bytes = &rest[..sp];
-    if uri_bytes.is_empty() || uri_bytes.iter().any(|&b| is_wsp(b)) {
+    let uri_text = &rest[..sp];
+    if uri_text.is_empty() || uri_text.bytes().any(is_wsp) {
         return Err(ErrorKind::RequestUri(
             "no whitespace inside the Request-URI",
         ));
     }
-    let uri = Uri::parse(uri_bytes).map_err(|e| ErrorKind::RequestUri(e.expected))?;
+    let uri = Uri::parse(uri_text).map_err(|e| ErrorKind::RequestUri(e.expected))?;
     if let Uri::Sip(u) = &uri {
         // RFC 3261 §19.1.1 table: headers are not allowed in a Request-URI.
         if !u.headers.is_empty() {
@@ -285,38 +272,36 @@ pub fn frame(buf: &[u8], limits: &Limits) -> Result<Option<usize>, ParseError> {
     let response = buf.starts_with(b"SIP/");
     let err = |kind| ParseError { kind, response };
     let search = &buf[..buf.len().min(limits.max_message)];
-    let Some(head_end) = search.windows(4).position(|w| w == b"\r\n\r\n") else {
+    let Some(blank) = memchr::memmem::find(search, b"\r\n\r\n") else {
         return if buf.len() >= limits.max_message {
             Err(err(ErrorKind::TooLarge(limits.max_message)))
         } else {
             Ok(None)
         };
     };
-    let head = &buf[..head_end + 2];
+    let head = std::str::from_utf8(&buf[..blank + 2]).map_err(|_| err(ErrorKind::NotUtf8))?;
     let mut length = None;
-    let mut pos = find_crlf(head).map_or(head.len(), |k| k + 2);
+    let mut pos = find_crlf(head.as_bytes()).map_or(head.len(), |k| k + 2);
     while pos < head.len() {
-        let end = field_end(&head[pos..], limits.max_header_len).map_err(err)?;
+        let end = field_end(&head.as_bytes()[pos..], limits.max_header_len).map_err(err)?;
         let line = &head[pos..pos + end];
-        if let Ok(Header::ContentLength(n)) = parse_field(line) {
-            if length.replace(n as usize).is_some() {
-                return Err(err(ErrorKind::Duplicate("Content-Length")));
-            }
-        } else if line.iter().take_while(|&&b| is_token_char(b)).count() > 0 {
-            let name_end = line.iter().take_while(|&&b| is_token_char(b)).count();
-            let name = ascii(&line[..name_end]);
-            if HeaderName::from_name(name) == Some(HeaderName::ContentLength) {
-                return Err(err(ErrorKind::Header {
-                    header: "Content-Length",
-                    expected: "Content-Length digits",
-                }));
+        let name = &line[..class::span(line.as_bytes(), class::TOKEN)];
+        if HeaderName::from_name(name) == Some(HeaderName::ContentLength) {
+            match parse_field(line) {
+                Ok(Header::ContentLength(n)) => {
+                    if length.replace(n as usize).is_some() {
+                        return Err(err(ErrorKind::Duplicate("Content-Length")));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Err(err(e)),
             }
         }
         pos += end + 2;
     }
     // A stream cannot be framed without Content-Length (RFC 3261 §18.3).
     let length = length.ok_or(err(ErrorKind::Missing("Content-Length")))?;
-    let total = head_end + 4 + length;
+    let total = blank + 4 + length;
     if total > limits.max_message {
         return Err(err(ErrorKind::TooLarge(limits.max_message)));
     }

@@ -18,9 +18,7 @@ impl Message<'_> {
                 let _ = write!(out, "{method} {uri} SIP/2.0\r\n");
             }
             StartLine::Response { code, reason } => {
-                let _ = write!(out, "SIP/2.0 {code} ");
-                out.extend_from_slice(reason);
-                out.extend_from_slice(b"\r\n");
+                let _ = write!(out, "SIP/2.0 {code} {reason}\r\n");
             }
         }
         for h in &self.headers {
@@ -43,11 +41,11 @@ impl Header<'_> {
         match (self.name(), self) {
             (None, Header::Other(raw)) => {
                 match raw.line {
-                    Some(line) => out.extend_from_slice(line),
+                    Some(line) => out.extend_from_slice(line.as_bytes()),
                     None => {
                         out.extend_from_slice(raw.name.as_bytes());
                         out.extend_from_slice(b": ");
-                        out.extend_from_slice(raw.value);
+                        out.extend_from_slice(raw.value.as_bytes());
                     }
                 }
                 out.extend_from_slice(b"\r\n");

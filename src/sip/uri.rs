@@ -12,8 +12,8 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 use std::borrow::Cow;
 use std::fmt;
 
-use super::params::Param;
-use super::syntax::{SynErr, ascii};
+use super::params::Params;
+use super::syntax::{SynErr, split};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Uri<'a> {
@@ -34,15 +34,17 @@ pub struct SipUri<'a> {
     pub password: Option<&'a str>,
     pub host: Host<'a>,
     pub port: Option<u16>,
-    pub params: Vec<Param<'a>>,
-    pub headers: Vec<Param<'a>>,
+    /// uri-parameters, `;name[=value]`.
+    pub params: Params<'a>,
+    /// headers, `?name=value&...`.
+    pub headers: Params<'a>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TelUri<'a> {
     /// The telephone-subscriber's number, visual separators included.
     pub number: &'a str,
-    pub params: Vec<Param<'a>>,
+    pub params: Params<'a>,
 }
 
 /// A host as written, with its address when it is an IP literal.
@@ -60,102 +62,67 @@ pub enum HostKind {
     V6(Ipv6Addr),
 }
 
-const fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-        )
+use super::syntax::class::{self, HEADER, PARAM, PASSWORD, RESERVED, UNRESERVED, USER};
+
+fn is_reserved(b: u8) -> bool {
+    class::is(b, RESERVED)
 }
 
-/// RFC 3261 `reserved`: escaping one of these changes a URI's meaning.
-const fn is_reserved(b: u8) -> bool {
-    matches!(
-        b,
-        b';' | b'/' | b'?' | b':' | b'@' | b'&' | b'=' | b'+' | b'$' | b','
-    )
-}
-
-const fn is_user_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
-}
-
-const fn is_password_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
-}
-
-/// paramchar = param-unreserved / unreserved / escaped
-const fn is_param_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
-}
-
-/// hnv-unreserved / unreserved / escaped
-const fn is_header_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
-}
-
-fn err<'a>(input: &'a [u8], expected: &'static str) -> SynErr<'a> {
+fn err<'a>(input: &'a str, expected: &'static str) -> SynErr<'a> {
     SynErr { input, expected }
 }
 
-/// Takes the longest prefix made of `pred` characters and `%HH` escapes.
-fn escaped_run<'a>(
-    i: &'a [u8],
-    pred: impl Fn(u8) -> bool,
-) -> Result<(&'a [u8], &'a [u8]), SynErr<'a>> {
+/// Takes the longest prefix made of `flags` characters and `%HH` escapes.
+fn escaped_run(i: &str, flags: u16) -> Result<(&str, &str), SynErr<'_>> {
+    let b = i.as_bytes();
     let mut k = 0;
-    while k < i.len() {
-        let b = i[k];
-        if b == b'%' {
-            match (i.get(k + 1), i.get(k + 2)) {
+    while k < b.len() {
+        let c = b[k];
+        if class::is(c, flags) {
+            k += 1;
+        } else if c == b'%' {
+            match (b.get(k + 1), b.get(k + 2)) {
                 (Some(h), Some(l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => k += 3,
                 _ => return Err(err(&i[k..], "%HH escape")),
             }
-        } else if pred(b) {
-            k += 1;
         } else {
             break;
         }
     }
-    Ok((&i[k..], &i[..k]))
+    let (run, rest) = split(i, k);
+    Ok((rest, run))
 }
 
 impl<'a> Uri<'a> {
     /// Parses a whole, already delimited URI.
-    pub fn parse(i: &'a [u8]) -> Result<Uri<'a>, SynErr<'a>> {
-        let colon = i
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or_else(|| err(i, "URI scheme"))?;
-        let scheme = &i[..colon];
-        let valid_scheme = scheme.first().is_some_and(u8::is_ascii_alphabetic)
-            && scheme
+    pub fn parse(i: &'a str) -> Result<Uri<'a>, SynErr<'a>> {
+        let colon = memchr::memchr(b':', i.as_bytes()).ok_or_else(|| err(i, "URI scheme"))?;
+        let (scheme, rest) = (&i[..colon], &i[colon + 1..]);
+        let sb = scheme.as_bytes();
+        let valid_scheme = sb.first().is_some_and(u8::is_ascii_alphabetic)
+            && sb
                 .iter()
                 .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
         if !valid_scheme {
             return Err(err(i, "URI scheme"));
         }
-        let rest = &i[colon + 1..];
-        if scheme.eq_ignore_ascii_case(b"sip") {
+        if scheme.eq_ignore_ascii_case("sip") {
             SipUri::parse_after_scheme(rest, false).map(Uri::Sip)
-        } else if scheme.eq_ignore_ascii_case(b"sips") {
+        } else if scheme.eq_ignore_ascii_case("sips") {
             SipUri::parse_after_scheme(rest, true).map(Uri::Sip)
-        } else if scheme.eq_ignore_ascii_case(b"tel") {
+        } else if scheme.eq_ignore_ascii_case("tel") {
             TelUri::parse_after_scheme(rest).map(Uri::Tel)
         } else {
             // absoluteURI: hier-part / opaque-part; kept opaque but it must
             // be made of URI characters (no LWS, quotes or angle brackets).
             let ok = !rest.is_empty()
-                && rest.iter().all(|&b| {
-                    is_unreserved(b) || is_reserved(b) || matches!(b, b'%' | b'[' | b']' | b'#')
+                && rest.bytes().all(|b| {
+                    class::is(b, UNRESERVED | RESERVED) || matches!(b, b'%' | b'[' | b']' | b'#')
                 });
             if !ok {
                 return Err(err(rest, "URI characters"));
             }
-            Ok(Uri::Other {
-                scheme: ascii(scheme),
-                rest: ascii(rest),
-            })
+            Ok(Uri::Other { scheme, rest })
         }
     }
 
@@ -196,75 +163,75 @@ impl<'a> Uri<'a> {
 }
 
 impl<'a> SipUri<'a> {
-    fn parse_after_scheme(i: &'a [u8], secure: bool) -> Result<SipUri<'a>, SynErr<'a>> {
+    fn parse_after_scheme(i: &'a str, secure: bool) -> Result<SipUri<'a>, SynErr<'a>> {
         // userinfo exists exactly when an "@" ends the run of characters that
         // userinfo may hold (user, ":" and password).
-        let (after, run) = escaped_run(i, |b| is_user_char(b) || b == b':')?;
-        let (user, password, rest) = if after.first() == Some(&b'@') {
-            let (user, password) = match run.iter().position(|&b| b == b':') {
+        let (after, run) = escaped_run(i, USER | PASSWORD)?;
+        let (after, run) = if after.as_bytes().first() == Some(&b':') {
+            // the password part: run on to the "@" if there is one
+            let (a2, pw) = escaped_run(&after[1..], USER | PASSWORD)?;
+            let whole = split(i, run.len() + 1 + pw.len()).0;
+            (a2, whole)
+        } else {
+            (after, run)
+        };
+        let (user, password, rest) = if after.as_bytes().first() == Some(&b'@') {
+            let (user, password) = match memchr::memchr(b':', run.as_bytes()) {
                 Some(c) => {
                     let pw = &run[c + 1..];
-                    if !pw.iter().all(|&b| is_password_char(b) || b == b'%') {
+                    if !pw.bytes().all(|b| class::is(b, PASSWORD) || b == b'%') {
                         return Err(err(pw, "password"));
                     }
-                    (&run[..c], Some(ascii(pw)))
+                    (&run[..c], Some(pw))
                 }
                 None => (run, None),
             };
             if user.is_empty() {
                 return Err(err(run, "user"));
             }
-            (Some(ascii(user)), password, &after[1..])
+            (Some(user), password, &after[1..])
         } else {
             (None, None, i)
         };
         let (rest, host) = parse_host(rest)?;
-        let (mut rest, port) = match rest.first() {
+        let (mut rest, port) = match rest.as_bytes().first() {
             Some(b':') => {
-                let n = rest[1..].iter().take_while(|b| b.is_ascii_digit()).count();
-                let digits = &rest[1..1 + n];
-                let port = ascii(digits)
+                let n = class::span(&rest.as_bytes()[1..], class::DIGIT);
+                let port = rest[1..1 + n]
                     .parse::<u16>()
                     .map_err(|_| err(&rest[1..], "port (0-65535)"))?;
                 (&rest[1 + n..], Some(port))
             }
             _ => (rest, None),
         };
-        let mut params = Vec::new();
-        while rest.first() == Some(&b';') {
-            let (r, name) = escaped_run(&rest[1..], is_param_char)?;
+        let params_start = rest;
+        while rest.as_bytes().first() == Some(&b';') {
+            let (r, name) = escaped_run(&rest[1..], PARAM)?;
             if name.is_empty() {
                 return Err(err(&rest[1..], "URI parameter name"));
             }
-            let (r, value) = if r.first() == Some(&b'=') {
-                let (r2, v) = escaped_run(&r[1..], is_param_char)?;
+            let r = if r.as_bytes().first() == Some(&b'=') {
+                let (r2, v) = escaped_run(&r[1..], PARAM)?;
                 if v.is_empty() {
                     return Err(err(&r[1..], "URI parameter value"));
                 }
-                (r2, Some(ascii(v)))
+                r2
             } else {
-                (r, None)
+                r
             };
-            params.push(Param {
-                name: ascii(name),
-                value,
-            });
             rest = r;
         }
-        let mut headers = Vec::new();
-        if rest.first() == Some(&b'?') {
+        let params = Params::uri(&params_start[..params_start.len() - rest.len()]);
+        let headers_start = rest;
+        if rest.as_bytes().first() == Some(&b'?') {
             loop {
-                let (r, name) = escaped_run(&rest[1..], is_header_char)?;
-                if name.is_empty() || r.first() != Some(&b'=') {
+                let (r, name) = escaped_run(&rest[1..], HEADER)?;
+                if name.is_empty() || r.as_bytes().first() != Some(&b'=') {
                     return Err(err(&rest[1..], "URI header name=value"));
                 }
-                let (r, value) = escaped_run(&r[1..], is_header_char)?;
-                headers.push(Param {
-                    name: ascii(name),
-                    value: Some(ascii(value)),
-                });
+                let (r, _value) = escaped_run(&r[1..], HEADER)?;
                 rest = r;
-                if rest.first() != Some(&b'&') {
+                if rest.as_bytes().first() != Some(&b'&') {
                     break;
                 }
             }
@@ -272,6 +239,7 @@ impl<'a> SipUri<'a> {
         if !rest.is_empty() {
             return Err(err(rest, "end of SIP URI"));
         }
+        let headers = Params::uri_headers(headers_start);
         Ok(SipUri {
             secure,
             user,
@@ -285,10 +253,7 @@ impl<'a> SipUri<'a> {
 
     /// The value of a URI parameter (names compare case-insensitively).
     pub fn param(&self, name: &str) -> Option<Option<&'a str>> {
-        self.params
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-            .map(|p| p.value)
+        self.params.get(name).map(|p| p.value)
     }
 
     pub fn transport(&self) -> Option<&'a str> {
@@ -433,30 +398,25 @@ impl fmt::Display for Host<'_> {
 }
 
 /// `host = hostname / IPv4address / IPv6reference`, returning the rest.
-pub fn parse_host(i: &[u8]) -> Result<(&[u8], Host<'_>), SynErr<'_>> {
-    if i.first() == Some(&b'[') {
-        let end = i
-            .iter()
-            .position(|&b| b == b']')
-            .ok_or_else(|| err(i, "IPv6 reference"))?;
-        let addr = ascii(&i[1..end])
+pub fn parse_host(i: &str) -> Result<(&str, Host<'_>), SynErr<'_>> {
+    let b = i.as_bytes();
+    if b.first() == Some(&b'[') {
+        let end = memchr::memchr(b']', i.as_bytes()).ok_or_else(|| err(i, "IPv6 reference"))?;
+        let addr = i[1..end]
             .parse::<Ipv6Addr>()
             .map_err(|_| err(i, "IPv6 address"))?;
         return Ok((
             &i[end + 1..],
             Host {
-                raw: ascii(&i[..=end]),
+                raw: &i[..=end],
                 kind: HostKind::V6(addr),
             },
         ));
     }
-    let n = i
-        .iter()
-        .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        .count();
-    let raw = &i[..n];
+    let n = class::span(b, class::HOST);
+    let (raw, rest) = split(i, n);
     let host = host_from(raw).ok_or_else(|| err(i, "host"))?;
-    Ok((&i[n..], host))
+    Ok((rest, host))
 }
 
 /// An IPv6 address without brackets (Via `received`).
@@ -464,44 +424,45 @@ pub fn parse_ipv6(raw: &str) -> Option<Ipv6Addr> {
     raw.parse().ok()
 }
 
-fn host_from(raw: &[u8]) -> Option<Host<'_>> {
-    if raw.is_empty() {
-        return None;
-    }
-    let s = ascii(raw);
-    if raw.iter().all(|b| b.is_ascii_digit() || *b == b'.')
-        && raw.iter().filter(|&&b| b == b'.').count() == 3
-    {
-        // Four dotted decimal octets, each 0-255 (RFC 3986 dec-octet).
-        return s.parse::<Ipv4Addr>().ok().map(|a| Host {
-            raw: s,
+fn host_from(raw: &str) -> Option<Host<'_>> {
+    let b = raw.as_bytes();
+    let last = *b.last()?;
+    if last.is_ascii_digit() && b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        // Dotted decimal: four octets of 0-255 (RFC 3986 dec-octet), or no
+        // host at all, since a toplabel starts with a letter.
+        return raw.parse::<Ipv4Addr>().ok().map(|a| Host {
+            raw,
             kind: HostKind::V4(a),
         });
     }
     // hostname = *( domainlabel "." ) toplabel [ "." ]
-    let trimmed = raw.strip_suffix(b".").unwrap_or(raw);
-    let mut labels = trimmed.split(|&b| b == b'.').peekable();
-    while let Some(label) = labels.next() {
-        let ok = !label.is_empty()
-            && label[0].is_ascii_alphanumeric()
-            && label[label.len() - 1].is_ascii_alphanumeric();
-        if !ok {
-            return None;
-        }
-        if labels.peek().is_none() && !label[0].is_ascii_alphabetic() {
-            return None; // toplabel starts with a letter
+    let trimmed = b.strip_suffix(b".").unwrap_or(b);
+    let mut label_start = 0;
+    for k in 0..=trimmed.len() {
+        if k == trimmed.len() || trimmed[k] == b'.' {
+            let label = &trimmed[label_start..k];
+            let ok = !label.is_empty()
+                && label[0].is_ascii_alphanumeric()
+                && label[label.len() - 1].is_ascii_alphanumeric();
+            if !ok {
+                return None;
+            }
+            if k == trimmed.len() && !label[0].is_ascii_alphabetic() {
+                return None; // toplabel starts with a letter
+            }
+            label_start = k + 1;
         }
     }
-    Some(Host::domain(s))
+    Some(Host::domain(raw))
 }
 
 impl<'a> TelUri<'a> {
-    fn parse_after_scheme(i: &'a [u8]) -> Result<TelUri<'a>, SynErr<'a>> {
-        let end = i.iter().position(|&b| b == b';').unwrap_or(i.len());
+    fn parse_after_scheme(i: &'a str) -> Result<TelUri<'a>, SynErr<'a>> {
+        let end = i.find(';').unwrap_or(i.len());
         let number = &i[..end];
         // global-number-digits = "+" *phonedigit DIGIT *phonedigit;
         // local-number-digits = *phonedigit-hex (HEXDIG / "*" / "#") *phonedigit-hex
-        let digits = number.strip_prefix(b"+").unwrap_or(number);
+        let digits = number.strip_prefix('+').unwrap_or(number).as_bytes();
         let global = digits.len() != number.len();
         let ok = digits.iter().all(|&b| {
             matches!(b, b'-' | b'.' | b'(' | b')')
@@ -518,36 +479,32 @@ impl<'a> TelUri<'a> {
             return Err(err(i, "telephone number"));
         }
         let mut rest = &i[end..];
-        let mut params = Vec::new();
-        while rest.first() == Some(&b';') {
-            let (r, name) = escaped_run(&rest[1..], |b| b.is_ascii_alphanumeric() || b == b'-')?;
-            if name.is_empty() {
+        let params_start = rest;
+        while rest.as_bytes().first() == Some(&b';') {
+            let n = rest.as_bytes()[1..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
+                .count();
+            if n == 0 {
                 return Err(err(&rest[1..], "tel parameter name"));
             }
-            let (r, value) = if r.first() == Some(&b'=') {
-                let (r2, v) = escaped_run(&r[1..], |b| {
-                    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
-                })?;
+            let r = &rest[1 + n..];
+            let r = if r.as_bytes().first() == Some(&b'=') {
+                let (r2, v) = escaped_run(&r[1..], PARAM)?;
                 if v.is_empty() {
                     return Err(err(&r[1..], "tel parameter value"));
                 }
-                (r2, Some(ascii(v)))
+                r2
             } else {
-                (r, None)
+                r
             };
-            params.push(Param {
-                name: ascii(name),
-                value,
-            });
             rest = r;
         }
         if !rest.is_empty() {
             return Err(err(rest, "end of tel URI"));
         }
-        Ok(TelUri {
-            number: ascii(number),
-            params,
-        })
+        let params = Params::uri(params_start);
+        Ok(TelUri { number, params })
     }
 
     /// RFC 3966 §4: visual separators are ignored, parameters compare
@@ -574,11 +531,7 @@ impl fmt::Display for Uri<'_> {
         match self {
             Uri::Sip(u) => u.fmt(f),
             Uri::Tel(t) => {
-                write!(f, "tel:{}", t.number)?;
-                for p in &t.params {
-                    write!(f, ";{p}")?;
-                }
-                Ok(())
+                write!(f, "tel:{}{}", t.number, t.params)
             }
             Uri::Other { scheme, rest } => write!(f, "{scheme}:{rest}"),
         }
@@ -599,14 +552,7 @@ impl fmt::Display for SipUri<'_> {
         if let Some(port) = self.port {
             write!(f, ":{port}")?;
         }
-        for p in &self.params {
-            write!(f, ";{p}")?;
-        }
-        for (k, h) in self.headers.iter().enumerate() {
-            f.write_str(if k == 0 { "?" } else { "&" })?;
-            write!(f, "{}={}", h.name, h.value.unwrap_or(""))?;
-        }
-        Ok(())
+        write!(f, "{}{}", self.params, self.headers)
     }
 }
 

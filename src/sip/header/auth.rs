@@ -87,11 +87,11 @@ impl<'a> Auth<'a> {
 }
 
 /// `auth-param-name EQUAL ( token / quoted-string )`
-fn auth_param(i: &[u8]) -> PResult<'_, Param<'_>> {
+fn auth_param(i: &str) -> PResult<'_, Param<'_>> {
     let (r, ()) = sws(i)?;
     let (r, name) = token(r).or_else(|_| fail(r, "auth parameter name"))?;
     let (r, ()) = equal(r)?;
-    let (r, value) = match sws(r)?.0.first() {
+    let (r, value) = match sws(r)?.0.as_bytes().first() {
         Some(b'"') => quoted_string(r)?,
         _ => token(r).or_else(|_| fail(r, "auth parameter value"))?,
     };
@@ -99,7 +99,7 @@ fn auth_param(i: &[u8]) -> PResult<'_, Param<'_>> {
 }
 
 /// `auth-scheme LWS auth-param *(COMMA auth-param)`
-pub fn auth(i: &[u8]) -> PResult<'_, Auth<'_>> {
+pub fn auth(i: &str) -> PResult<'_, Auth<'_>> {
     let (r, ()) = sws(i)?;
     let (r, scheme) = token(r).or_else(|_| fail(r, "auth scheme"))?;
     let (r, _) = lws(r).or_else(|_| fail(r, "whitespace after auth scheme"))?;

@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use crate::sip::params::{Param, find, params, write_params};
-use crate::sip::syntax::{PResult, fail, is_token_char, sws};
+use crate::sip::params::{Params, params};
+use crate::sip::syntax::{PResult, class, fail, sws};
 
 /// `event-type = event-package *( "." event-template )`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,31 +33,29 @@ impl fmt::Display for EventType<'_> {
 }
 
 /// `token-nodot` pieces joined by dots.
-pub fn event_type(i: &[u8]) -> PResult<'_, EventType<'_>> {
+pub fn event_type(i: &str) -> PResult<'_, EventType<'_>> {
     let (s, ()) = sws(i)?;
+    let b = s.as_bytes();
     let mut k = 0;
     loop {
-        let n = s[k..]
-            .iter()
-            .take_while(|&&b| is_token_char(b) && b != b'.')
-            .count();
+        let n = class::span(&b[k..], class::NODOT);
         if n == 0 {
             return fail(&s[k..], "event package or template");
         }
         k += n;
-        if s.get(k) == Some(&b'.') {
+        if b.get(k) == Some(&b'.') {
             k += 1;
         } else {
             break;
         }
     }
-    Ok((&s[k..], EventType(crate::sip::syntax::ascii(&s[..k]))))
+    Ok((&s[k..], EventType(&s[..k])))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event<'a> {
     pub event_type: EventType<'a>,
-    pub params: Vec<Param<'a>>,
+    pub params: Params<'a>,
 }
 
 impl<'a> Event<'a> {
@@ -67,7 +65,7 @@ impl<'a> Event<'a> {
 
     /// The `id` parameter that tells subscriptions of one dialog apart.
     pub fn id(&self) -> Option<&'a str> {
-        find(&self.params, "id").and_then(|p| p.value)
+        self.params.get("id").and_then(|p| p.value)
     }
 
     /// RFC 6665 §8.2.1: events match when type and id match.
@@ -76,7 +74,7 @@ impl<'a> Event<'a> {
     }
 }
 
-pub fn event(i: &[u8]) -> PResult<'_, Event<'_>> {
+pub fn event(i: &str) -> PResult<'_, Event<'_>> {
     let (r, event_type) = event_type(i)?;
     let (r, params) = params(r)?;
     Ok((r, Event { event_type, params }))
@@ -85,7 +83,7 @@ pub fn event(i: &[u8]) -> PResult<'_, Event<'_>> {
 impl fmt::Display for Event<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.event_type)?;
-        write_params(f, &self.params)
+        write!(f, "{}", self.params)
     }
 }
 
@@ -100,12 +98,12 @@ pub enum SubState<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionState<'a> {
     pub state: SubState<'a>,
-    pub params: Vec<Param<'a>>,
+    pub params: Params<'a>,
 }
 
 impl<'a> SubscriptionState<'a> {
     fn number(&self, name: &str) -> Option<u32> {
-        let v = find(&self.params, name)?.value?;
+        let v = self.params.get(name)?.value?;
         v.bytes().all(|b| b.is_ascii_digit()).then(|| {
             v.bytes().fold(0u64, |a, b| {
                 (a * 10 + u64::from(b - b'0')).min(u64::from(u32::MAX))
@@ -124,12 +122,12 @@ impl<'a> SubscriptionState<'a> {
     /// `reason`: deactivated, probation, rejected, timeout, giveup,
     /// noresource, invariant or an extension.
     pub fn reason(&self) -> Option<&'a str> {
-        find(&self.params, "reason").and_then(|p| p.value)
+        self.params.get("reason").and_then(|p| p.value)
     }
 }
 
 /// `substate-value *( SEMI subexp-params )`
-pub fn subscription_state(i: &[u8]) -> PResult<'_, SubscriptionState<'_>> {
+pub fn subscription_state(i: &str) -> PResult<'_, SubscriptionState<'_>> {
     let (r, ()) = sws(i)?;
     let (r, v) = crate::sip::syntax::token(r).or_else(|_| fail(r, "subscription state"))?;
     // ABNF literals are case-insensitive.
@@ -154,6 +152,6 @@ impl fmt::Display for SubscriptionState<'_> {
             SubState::Terminated => "terminated",
             SubState::Extension(e) => e,
         })?;
-        write_params(f, &self.params)
+        write!(f, "{}", self.params)
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::sip::params::{Param, find, params, write_params};
+use crate::sip::params::{Param, Params, params};
 use crate::sip::syntax::{PResult, fail, slash, sws, token};
 
 /// `m-type SLASH m-subtype *(SEMI m-parameter)`; in Accept either part may
@@ -11,7 +11,7 @@ use crate::sip::syntax::{PResult, fail, slash, sws, token};
 pub struct MediaType<'a> {
     pub mtype: &'a str,
     pub subtype: &'a str,
-    pub params: Vec<Param<'a>>,
+    pub params: Params<'a>,
 }
 
 impl<'a> MediaType<'a> {
@@ -26,12 +26,12 @@ impl<'a> MediaType<'a> {
             && (self.subtype == "*" || self.subtype.eq_ignore_ascii_case(subtype))
     }
 
-    pub fn param(&self, name: &str) -> Option<&Param<'a>> {
-        find(&self.params, name)
+    pub fn param(&self, name: &str) -> Option<Param<'a>> {
+        self.params.get(name)
     }
 }
 
-pub fn media_type(i: &[u8]) -> PResult<'_, MediaType<'_>> {
+pub fn media_type(i: &str) -> PResult<'_, MediaType<'_>> {
     let (r, ()) = sws(i)?;
     let (r, mtype) = token(r).or_else(|_| fail(r, "media type"))?;
     let (r, ()) = slash(r)?;
@@ -50,6 +50,6 @@ pub fn media_type(i: &[u8]) -> PResult<'_, MediaType<'_>> {
 impl fmt::Display for MediaType<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.mtype, self.subtype)?;
-        write_params(f, &self.params)
+        write!(f, "{}", self.params)
     }
 }

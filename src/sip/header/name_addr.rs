@@ -8,9 +8,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::sip::params::{Param, find, params, write_params};
+use crate::sip::params::{Param, Params, params};
 use crate::sip::syntax::{
-    PResult, fail, is_wsp, laquot, lws, quoted_string, raquot, sws, token, unquote,
+    PResult, SynErr, fail, is_wsp, laquot, lws, quoted_string, raquot, sws, token, unquote,
 };
 use crate::sip::uri::Uri;
 
@@ -39,7 +39,7 @@ pub struct NameAddr<'a> {
     pub uri: Uri<'a>,
     /// Written in angle brackets (name-addr) rather than as a bare addr-spec.
     pub angle: bool,
-    pub params: Vec<Param<'a>>,
+    pub params: Params<'a>,
 }
 
 impl<'a> NameAddr<'a> {
@@ -49,12 +49,12 @@ impl<'a> NameAddr<'a> {
             display_name: None,
             uri,
             angle: true,
-            params: Vec::new(),
+            params: Params::EMPTY,
         }
     }
 
-    pub fn param(&self, name: &str) -> Option<&Param<'a>> {
-        find(&self.params, name)
+    pub fn param(&self, name: &str) -> Option<Param<'a>> {
+        self.params.get(name)
     }
 
     pub fn tag(&self) -> Option<&'a str> {
@@ -100,7 +100,7 @@ pub enum Contact<'a> {
 
 /// Tokens separated by whitespace, then `<`: the `*(token LWS)` display name.
 /// RFC 4475 §3.1.1.6 shows that the whitespace before `<` may be absent.
-fn token_display(i: &[u8]) -> PResult<'_, Option<DisplayName<'_>>> {
+fn token_display(i: &str) -> PResult<'_, Option<DisplayName<'_>>> {
     let (start, ()) = sws(i)?;
     let mut end = 0;
     let mut r = start;
@@ -114,41 +114,39 @@ fn token_display(i: &[u8]) -> PResult<'_, Option<DisplayName<'_>>> {
             break;
         }
     }
-    if r.first() != Some(&b'<') {
+    if r.as_bytes().first() != Some(&b'<') {
         return fail(i, "display name and \"<\"");
     }
-    let name = (end > 0).then(|| DisplayName::Tokens(crate::sip::syntax::ascii(&start[..end])));
+    let name = (end > 0).then(|| DisplayName::Tokens(&start[..end]));
     Ok((r, name))
 }
 
 /// `[ display-name ] LAQUOT addr-spec RAQUOT`
-fn name_addr(i: &[u8]) -> PResult<'_, (Option<DisplayName<'_>>, Uri<'_>)> {
-    let (r, display) = match sws(i)?.0.first() {
+fn name_addr(i: &str) -> PResult<'_, (Option<DisplayName<'_>>, Uri<'_>)> {
+    let (r, display) = match sws(i)?.0.as_bytes().first() {
         Some(b'"') => {
             let (r, q) = quoted_string(i)?;
             (r, Some(DisplayName::Quoted(q)))
         }
+        Some(b'<') => (sws(i)?.0, None),
         _ => token_display(i)?,
     };
     let (r, ()) = laquot(r)?;
-    let end =
-        r.iter()
-            .position(|&b| b == b'>')
-            .ok_or(nom::Err::Error(crate::sip::syntax::SynErr {
-                input: r,
-                expected: "\">\"",
-            }))?;
+    let end = memchr::memchr(b'>', r.as_bytes()).ok_or(nom::Err::Error(SynErr {
+        input: r,
+        expected: "\">\"",
+    }))?;
     let uri = Uri::parse(&r[..end]).map_err(nom::Err::Error)?;
     let (r, ()) = raquot(&r[end..])?;
     Ok((r, (display, uri)))
 }
 
 /// A bare addr-spec: its URI ends at the first `;`, `,` or whitespace.
-fn addr_spec(i: &[u8]) -> PResult<'_, Uri<'_>> {
+fn addr_spec(i: &str) -> PResult<'_, Uri<'_>> {
     let (start, ()) = sws(i)?;
     let end = start
-        .iter()
-        .position(|&b| matches!(b, b';' | b',' | b'\r' | b'\n') || is_wsp(b))
+        .bytes()
+        .position(|b| matches!(b, b';' | b',' | b'\r' | b'\n') || is_wsp(b))
         .unwrap_or(start.len());
     if end == 0 {
         return fail(start, "URI");
@@ -164,7 +162,7 @@ fn addr_spec(i: &[u8]) -> PResult<'_, Uri<'_>> {
 
 /// `(name-addr / addr-spec) *(SEMI param)`; `angle_required` for Route and
 /// Record-Route, which allow only name-addr.
-pub fn name_addr_params(angle_required: bool) -> impl Fn(&[u8]) -> PResult<'_, NameAddr<'_>> {
+pub fn name_addr_params(angle_required: bool) -> impl Fn(&str) -> PResult<'_, NameAddr<'_>> {
     move |i| {
         let (r, (display_name, uri, angle)) = match name_addr(i) {
             Ok((r, (d, u))) => (r, (d, u, true)),
@@ -172,8 +170,7 @@ pub fn name_addr_params(angle_required: bool) -> impl Fn(&[u8]) -> PResult<'_, N
                 // Only fall back to addr-spec when nothing in the value looked
                 // like a name-addr; otherwise report the name-addr's error.
                 let seen = &i[..crate::sip::syntax::offset(i, e.input)];
-                let started =
-                    seen.contains(&b'<') || sws(i).is_ok_and(|(s, ())| s.first() == Some(&b'"'));
+                let started = seen.contains('<') || sws(i).is_ok_and(|(s, ())| s.starts_with('"'));
                 if angle_required || started {
                     return Err(nom::Err::Error(e));
                 }
@@ -196,12 +193,12 @@ pub fn name_addr_params(angle_required: bool) -> impl Fn(&[u8]) -> PResult<'_, N
 }
 
 /// Contact: `STAR / (contact-param *(COMMA contact-param))`
-pub fn contact(i: &[u8]) -> PResult<'_, Contact<'_>> {
+pub fn contact(i: &str) -> PResult<'_, Contact<'_>> {
     let (s, ()) = sws(i)?;
-    if s.first() == Some(&b'*')
+    if s.starts_with('*')
         && s[1..]
-            .iter()
-            .all(|&b| is_wsp(b) || b == b'\r' || b == b'\n')
+            .bytes()
+            .all(|b| is_wsp(b) || b == b'\r' || b == b'\n')
     {
         return Ok((&s[1..], Contact::Star));
     }
@@ -225,7 +222,7 @@ impl fmt::Display for NameAddr<'_> {
         } else {
             write!(f, "{}", self.uri)?;
         }
-        write_params(f, &self.params)
+        write!(f, "{}", self.params)
     }
 }
 

@@ -1,12 +1,11 @@
 use super::*;
 
 fn h<'a>(name: &'a str, value: &'a str) -> Header<'a> {
-    Header::parse(name, value.as_bytes(), value.as_bytes())
-        .unwrap_or_else(|e| panic!("{name}: {value}: {e}"))
+    Header::parse(name, value, value).unwrap_or_else(|e| panic!("{name}: {value}: {e}"))
 }
 
 fn bad(name: &str, value: &str) -> ErrorKind {
-    Header::parse(name, value.as_bytes(), value.as_bytes()).unwrap_err()
+    Header::parse(name, value, value).unwrap_err()
 }
 
 #[test]

@@ -7,8 +7,8 @@
 use core::net::IpAddr;
 use std::fmt;
 
-use crate::sip::params::{Param, find, params, write_params};
-use crate::sip::syntax::{PResult, fail, lws, slash, sws, token};
+use crate::sip::params::{Param, Params, params};
+use crate::sip::syntax::{PResult, colon, digits, fail, lws, slash, sws, token};
 use crate::sip::uri::{Host, HostKind, parse_host};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,12 +21,12 @@ pub struct Via<'a> {
     pub transport: &'a str,
     pub host: Host<'a>,
     pub port: Option<u16>,
-    pub params: Vec<Param<'a>>,
+    pub params: Params<'a>,
 }
 
 impl<'a> Via<'a> {
-    pub fn param(&self, name: &str) -> Option<&Param<'a>> {
-        find(&self.params, name)
+    pub fn param(&self, name: &str) -> Option<Param<'a>> {
+        self.params.get(name)
     }
 
     pub fn branch(&self) -> Option<&'a str> {
@@ -59,8 +59,8 @@ impl<'a> Via<'a> {
 
     pub fn maddr(&self) -> Option<Host<'a>> {
         let v = self.param("maddr")?.value?;
-        match parse_host(v.as_bytes()) {
-            Ok((b"", h)) => Some(h),
+        match parse_host(v) {
+            Ok(("", h)) => Some(h),
             _ => None,
         }
     }
@@ -77,7 +77,7 @@ impl<'a> Via<'a> {
 }
 
 /// `via-parm = sent-protocol LWS sent-by *( SEMI via-params )`
-pub fn via_parm(i: &[u8]) -> PResult<'_, Via<'_>> {
+pub fn via_parm(i: &str) -> PResult<'_, Via<'_>> {
     let (r, ()) = sws(i)?;
     let (r, protocol) = token(r).or_else(|_| fail(r, "protocol name"))?;
     let (r, ()) = slash(r)?;
@@ -87,10 +87,10 @@ pub fn via_parm(i: &[u8]) -> PResult<'_, Via<'_>> {
     let (r, _) = lws(r).or_else(|_| fail(r, "whitespace before sent-by"))?;
     let (r, host) = parse_host(r).map_err(nom::Err::Error)?;
     // COLON = SWS ":" SWS
-    let (r, port) = match crate::sip::syntax::sep(b':', "\":\"")(r) {
+    let (r, port) = match colon(r) {
         Ok((r2, ())) => {
-            let (r3, d) = crate::sip::syntax::digits(r2)?;
-            match crate::sip::syntax::ascii(d).parse::<u16>() {
+            let (r3, d) = digits(r2)?;
+            match d.parse::<u16>() {
                 Ok(p) => (r3, Some(p)),
                 Err(_) => return fail(r2, "port (0-65535)"),
             }
@@ -121,6 +121,6 @@ impl fmt::Display for Via<'_> {
         if let Some(p) = self.port {
             write!(f, ":{p}")?;
         }
-        write_params(f, &self.params)
+        write!(f, "{}", self.params)
     }
 }

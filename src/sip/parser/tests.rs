@@ -57,7 +57,7 @@ To: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 2\r\n OPTIONS\r\nSubject: a\r\n\tb\r\n\r\n"
     assert_eq!(m.top_via().unwrap().branch(), Some("z9hG4bKa"));
     assert_eq!(m.cseq().unwrap().method, Method::Options);
     let subject = m.raw("Subject").next().unwrap();
-    assert_eq!(subject.value, b"a\r\n\tb");
+    assert_eq!(subject.value, "a\r\n\tb");
     let printed = m.print();
     assert!(
         printed.windows(14).any(|w| w == b"Subject: a\r\n\tb"),

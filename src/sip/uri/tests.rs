@@ -1,7 +1,7 @@
 use super::*;
 
 fn uri(s: &str) -> Uri<'_> {
-    Uri::parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e:?}"))
+    Uri::parse(s).unwrap_or_else(|e| panic!("{s}: {e:?}"))
 }
 
 fn eq(a: &str, b: &str) -> bool {
@@ -48,14 +48,14 @@ fn rfc3261_s19_1_host_forms() {
     };
     assert!(matches!(u.host.kind, HostKind::V4(_)));
     assert!(
-        Uri::parse(b"sip:256.1.1.1").is_err(),
+        Uri::parse("sip:256.1.1.1").is_err(),
         "not an IPv4 and the toplabel is numeric"
     );
-    assert!(Uri::parse(b"sip:host-.example.com").is_err());
-    assert!(Uri::parse(b"sip:a@host:99999").is_err());
-    assert!(Uri::parse(b"sip:a@host;=x").is_err());
-    assert!(Uri::parse(b"sip:a%4@host").is_err(), "broken escape");
-    assert!(Uri::parse(b"sip:a@b c").is_err());
+    assert!(Uri::parse("sip:host-.example.com").is_err());
+    assert!(Uri::parse("sip:a@host:99999").is_err());
+    assert!(Uri::parse("sip:a@host;=x").is_err());
+    assert!(Uri::parse("sip:a%4@host").is_err(), "broken escape");
+    assert!(Uri::parse("sip:a@b c").is_err());
 }
 
 #[test]
@@ -64,9 +64,9 @@ fn rfc3966_tel_uri() {
         panic!()
     };
     assert_eq!(t.number, "+1-201-555-0123");
-    assert_eq!(t.params[0].name, "ext");
+    assert_eq!(t.params.iter().next().unwrap().name, "ext");
     assert!(eq("tel:+1-201-555-0123", "tel:+1.201.555.0123"));
-    assert!(Uri::parse(b"tel:+").is_err());
+    assert!(Uri::parse("tel:+").is_err());
 }
 
 #[test]
@@ -74,7 +74,7 @@ fn other_schemes_are_kept_opaque() {
     let u = uri("nobodyKnowsThisScheme:totallyopaque");
     assert_eq!(u.scheme(), "nobodyKnowsThisScheme");
     assert_eq!(u.to_string(), "nobodyKnowsThisScheme:totallyopaque");
-    assert!(Uri::parse(b"1x:abc").is_err());
+    assert!(Uri::parse("1x:abc").is_err());
 }
 
 #[test]
