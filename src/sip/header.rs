@@ -142,40 +142,43 @@ impl HeaderName {
                 _ => None,
             };
         }
-        // Candidates by length, then one case-insensitive comparison.
-        let candidates: &[HeaderName] = match b.len() {
-            2 => &[HeaderName::To],
-            3 => &[HeaderName::Via],
-            4 => &[HeaderName::From, HeaderName::CSeq],
-            5 => &[HeaderName::Route, HeaderName::Event, HeaderName::Allow],
-            6 => &[HeaderName::Accept],
-            7 => &[
-                HeaderName::Contact,
-                HeaderName::Expires,
-                HeaderName::CallId,
-                HeaderName::Require,
-            ],
-            8 => &[HeaderName::SipETag],
-            9 => &[HeaderName::Supported],
-            11 => &[HeaderName::MinExpires, HeaderName::Unsupported],
-            12 => &[
-                HeaderName::MaxForwards,
-                HeaderName::RecordRoute,
-                HeaderName::AllowEvents,
-                HeaderName::SipIfMatch,
-                HeaderName::ContentType,
-            ],
-            13 => &[HeaderName::ProxyRequire, HeaderName::Authorization],
-            14 => &[HeaderName::ContentLength],
-            16 => &[HeaderName::WwwAuthenticate],
-            18 => &[HeaderName::SubscriptionState, HeaderName::ProxyAuthenticate],
-            19 => &[HeaderName::ProxyAuthorization],
-            _ => &[],
+        // One candidate by length and first letter, then one comparison.
+        let first = b.first()?.to_ascii_lowercase();
+        let candidate = match (b.len(), first) {
+            (2, b't') => HeaderName::To,
+            (3, b'v') => HeaderName::Via,
+            (4, b'f') => HeaderName::From,
+            (4, b'c') => HeaderName::CSeq,
+            (5, b'r') => HeaderName::Route,
+            (5, b'e') => HeaderName::Event,
+            (5, b'a') => HeaderName::Allow,
+            (6, b'a') => HeaderName::Accept,
+            (7, b'c') if b[1].eq_ignore_ascii_case(&b'o') => HeaderName::Contact,
+            (7, b'c') => HeaderName::CallId,
+            (7, b'e') => HeaderName::Expires,
+            (7, b'r') => HeaderName::Require,
+            (8, b's') => HeaderName::SipETag,
+            (9, b's') => HeaderName::Supported,
+            (11, b'm') => HeaderName::MinExpires,
+            (11, b'u') => HeaderName::Unsupported,
+            (12, b'm') => HeaderName::MaxForwards,
+            (12, b'r') => HeaderName::RecordRoute,
+            (12, b'a') => HeaderName::AllowEvents,
+            (12, b's') => HeaderName::SipIfMatch,
+            (12, b'c') => HeaderName::ContentType,
+            (13, b'p') => HeaderName::ProxyRequire,
+            (13, b'a') => HeaderName::Authorization,
+            (14, b'c') => HeaderName::ContentLength,
+            (16, b'w') => HeaderName::WwwAuthenticate,
+            (18, b's') => HeaderName::SubscriptionState,
+            (18, b'p') => HeaderName::ProxyAuthenticate,
+            (19, b'p') => HeaderName::ProxyAuthorization,
+            _ => return None,
         };
-        candidates
-            .iter()
-            .copied()
-            .find(|c| c.as_str().eq_ignore_ascii_case(name))
+        candidate
+            .as_str()
+            .eq_ignore_ascii_case(name)
+            .then_some(candidate)
     }
 
     /// Headers that may appear at most once in a message (RFC 3261 §7.3.1:
@@ -269,8 +272,10 @@ pub struct RawHeader<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Header<'a> {
     Via(Vec<Via<'a>>),
-    From(NameAddr<'a>),
-    To(NameAddr<'a>),
+    /// Boxed: a name-addr is several times larger than any other value, and
+    /// every header of a message would pay for its size.
+    From(Box<NameAddr<'a>>),
+    To(Box<NameAddr<'a>>),
     CallId(&'a str),
     CSeq(CSeq<'a>),
     MaxForwards(u32),
@@ -348,6 +353,7 @@ impl<'a> Header<'a> {
     /// Parses one header value. `name` may be a compact form; `value` is the
     /// value with its surrounding whitespace removed (it may hold folded
     /// lines); `line` is the whole field, kept for raw headers.
+    #[inline]
     pub fn parse(name: &'a str, value: &'a str, line: &'a str) -> Result<Header<'a>, ErrorKind> {
         let Some(typed) = HeaderName::from_name(name) else {
             return Ok(Header::Other(RawHeader {
@@ -394,12 +400,13 @@ fn u32_value<'a>(i: &'a str, what: &'static str) -> Result<u32, SynErr<'a>> {
     all(i, syntax::number_u32(what))
 }
 
+#[inline]
 fn parse_typed(name: HeaderName, v: &str) -> Result<Header<'_>, SynErr<'_>> {
     use HeaderName as N;
     Ok(match name {
         N::Via => Header::Via(all(v, comma_list(via::via_parm))?),
-        N::From => Header::From(all(v, name_addr::name_addr_params(false))?),
-        N::To => Header::To(all(v, name_addr::name_addr_params(false))?),
+        N::From => Header::From(Box::new(all(v, name_addr::name_addr_params(false))?)),
+        N::To => Header::To(Box::new(all(v, name_addr::name_addr_params(false))?)),
         // callid = word [ "@" word ]
         N::CallId => Header::CallId(all(v, |i| {
             let (r, _) = syntax::word(i)?;

@@ -103,8 +103,20 @@ impl<'a> Message<'a> {
     list!(unsupported, Unsupported, &'a str);
     list!(accept, Accept, MediaType<'a>);
     list!(allow, Allow, Method<'a>);
-    single!(from, From, &NameAddr<'a>);
-    single!(to, To, &NameAddr<'a>);
+    pub fn from(&self) -> Option<&NameAddr<'a>> {
+        self.headers.iter().find_map(|h| match h {
+            Header::From(v) => Some(&**v),
+            _ => None,
+        })
+    }
+
+    pub fn to(&self) -> Option<&NameAddr<'a>> {
+        self.headers.iter().find_map(|h| match h {
+            Header::To(v) => Some(&**v),
+            _ => None,
+        })
+    }
+
     single!(event, Event, &Event<'a>);
     single!(
         subscription_state,

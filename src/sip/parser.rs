@@ -50,7 +50,7 @@ pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Par
     }
     // The header section ends at the first empty line; it is text, so it is
     // checked as UTF-8 once and parsed as &str from here on.
-    let Some(blank) = memchr::memmem::find(buf, b"\r\n\r\n") else {
+    let Some(blank) = find_blank_line(buf) else {
         return Err(err(match find_crlf(buf) {
             Some(_) => ErrorKind::NoHeaderEnd,
             None => ErrorKind::StartLine("CRLF"),
@@ -104,6 +104,13 @@ pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Par
     Ok(msg)
 }
 
+/// Where the first empty line starts (the CRLF CRLF that ends the head).
+fn find_blank_line(b: &[u8]) -> Option<usize> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    FINDER.find(b)
+}
+
 fn find_crlf(b: &[u8]) -> Option<usize> {
     let mut from = 0;
     while let Some(k) = memchr::memchr(b'\r', &b[from..]) {
@@ -137,6 +144,7 @@ fn field_end(b: &[u8], max: usize) -> Result<usize, ErrorKind> {
 }
 
 /// `field-name HCOLON field-value`, HCOLON = *( SP / HTAB ) ":" SWS.
+#[inline]
 fn parse_field(line: &str) -> Result<Header<'_>, ErrorKind> {
     let b = line.as_bytes();
     let n = class::span(b, class::TOKEN);
@@ -155,7 +163,11 @@ fn parse_field(line: &str) -> Result<Header<'_>, ErrorKind> {
 
 /// Strips leading and trailing whitespace, folded line breaks included.
 fn trim_lws(v: &str) -> &str {
-    v.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+    let b = v.as_bytes();
+    let is_lws = |c: &u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let start = b.iter().position(|c| !is_lws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !is_lws(c)).map_or(start, |e| e + 1);
+    v.get(start..end).unwrap_or_default()
 }
 
 /// `SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT`; only 2.0 is served.
@@ -272,7 +284,7 @@ pub fn frame(buf: &[u8], limits: &Limits) -> Result<Option<usize>, ParseError> {
     let response = buf.starts_with(b"SIP/");
     let err = |kind| ParseError { kind, response };
     let search = &buf[..buf.len().min(limits.max_message)];
-    let Some(blank) = memchr::memmem::find(search, b"\r\n\r\n") else {
+    let Some(blank) = find_blank_line(search) else {
         return if buf.len() >= limits.max_message {
             Err(err(ErrorKind::TooLarge(limits.max_message)))
         } else {

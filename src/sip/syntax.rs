@@ -401,6 +401,7 @@ pub fn offset(whole: &str, part: &str) -> usize {
 }
 
 /// Requires that `p` consumes all of its input (trailing LWS allowed).
+#[inline]
 pub fn all<'a, O>(
     i: &'a str,
     mut p: impl FnMut(&'a str) -> PResult<'a, O>,

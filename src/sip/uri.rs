@@ -419,6 +419,32 @@ pub fn parse_host(i: &str) -> Result<(&str, Host<'_>), SynErr<'_>> {
     Ok((rest, host))
 }
 
+/// `dec-octet "." dec-octet "." dec-octet "." dec-octet`, no leading zeros
+/// beyond the RFC 3986 forms.
+fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut k = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        let digits = class::span(&b[k..], class::DIGIT);
+        if digits == 0 || digits > 3 || (digits > 1 && b[k] == b'0') {
+            return None;
+        }
+        let mut v = 0u16;
+        for &d in &b[k..k + digits] {
+            v = v * 10 + u16::from(d - b'0');
+        }
+        *octet = u8::try_from(v).ok()?;
+        k += digits;
+        if n < 3 {
+            if b.get(k) != Some(&b'.') {
+                return None;
+            }
+            k += 1;
+        }
+    }
+    (k == b.len()).then(|| Ipv4Addr::from(octets))
+}
+
 /// An IPv6 address without brackets (Via `received`).
 pub fn parse_ipv6(raw: &str) -> Option<Ipv6Addr> {
     raw.parse().ok()
@@ -427,10 +453,10 @@ pub fn parse_ipv6(raw: &str) -> Option<Ipv6Addr> {
 fn host_from(raw: &str) -> Option<Host<'_>> {
     let b = raw.as_bytes();
     let last = *b.last()?;
-    if last.is_ascii_digit() && b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+    if last.is_ascii_digit() {
         // Dotted decimal: four octets of 0-255 (RFC 3986 dec-octet), or no
         // host at all, since a toplabel starts with a letter.
-        return raw.parse::<Ipv4Addr>().ok().map(|a| Host {
+        return parse_ipv4(b).map(|a| Host {
             raw,
             kind: HostKind::V4(a),
         });
