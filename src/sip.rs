@@ -29,5 +29,5 @@ pub use header::{Header, HeaderName};
 pub use message::{Message, StartLine};
 pub use method::Method;
 pub use params::Param;
-pub use parser::{Limits, frame, parse, parse_with, skip_keepalive};
+pub use parser::{Limits, frame, parse, parse_header, parse_with, skip_keepalive};
 pub use uri::{Host, HostKind, SipUri, TelUri, Uri};

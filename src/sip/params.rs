@@ -131,6 +131,7 @@ impl<'a> IntoIterator for &Params<'a> {
     }
 }
 
+#[derive(Clone)]
 pub struct ParamIter<'a> {
     rest: &'a str,
     style: Style,

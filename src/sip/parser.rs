@@ -43,7 +43,7 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
 }
 
 pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, ParseError> {
-    let response = buf.starts_with(b"SIP/");
+    let response = is_response(buf);
     let err = |kind| ParseError { kind, response };
     if buf.len() > limits.max_message {
         return Err(err(ErrorKind::TooLarge(limits.max_message)));
@@ -111,6 +111,13 @@ fn find_blank_line(b: &[u8]) -> Option<usize> {
     FINDER.find(b)
 }
 
+/// A response starts with its SIP-Version ("SIP" is case-insensitive in
+/// ABNF); a request with a method token, which cannot contain "/".
+fn is_response(buf: &[u8]) -> bool {
+    buf.get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+}
+
 fn find_crlf(b: &[u8]) -> Option<usize> {
     let mut from = 0;
     while let Some(k) = memchr::memchr(b'\r', &b[from..]) {
@@ -143,7 +150,12 @@ fn field_end(b: &[u8], max: usize) -> Result<usize, ErrorKind> {
     }
 }
 
-/// `field-name HCOLON field-value`, HCOLON = *( SP / HTAB ) ":" SWS.
+/// One header field, `field-name HCOLON field-value` (HCOLON = *( SP /
+/// HTAB ) ":" SWS), without its final CRLF; folded lines are allowed.
+pub fn parse_header(line: &str) -> Result<Header<'_>, ErrorKind> {
+    parse_field(line)
+}
+
 #[inline]
 fn parse_field(line: &str) -> Result<Header<'_>, ErrorKind> {
     let b = line.as_bytes();
@@ -281,7 +293,7 @@ fn check_message(msg: &Message<'_>, seen: u32) -> Result<(), ErrorKind> {
 /// make one message. `Ok(None)` means more bytes are needed. Leading CRLFs
 /// (keep-alives, RFC 5626 §3.5.1) belong to no message: [`skip_keepalive`].
 pub fn frame(buf: &[u8], limits: &Limits) -> Result<Option<usize>, ParseError> {
-    let response = buf.starts_with(b"SIP/");
+    let response = is_response(buf);
     let err = |kind| ParseError { kind, response };
     let search = &buf[..buf.len().min(limits.max_message)];
     let Some(blank) = find_blank_line(search) else {

@@ -195,21 +195,25 @@ pub fn split(s: &str, n: usize) -> (&str, &str) {
     }
 }
 
-/// `LWS = [*WSP CRLF] 1*WSP` (line folding included).
+/// `LWS = [*WSP CRLF] 1*WSP` (line folding included), or several in a row:
+/// the grammar puts two where rules meet (EQUAL's SWS, then the SWS that
+/// opens a quoted-string; RDQUOT's, then COMMA's), so a run of folds is
+/// whitespace too.
 pub fn lws(i: &str) -> PResult<'_, &str> {
     let b = i.as_bytes();
     let mut k = 0;
-    while k < b.len() && is_wsp(b[k]) {
-        k += 1;
-    }
-    let first = k;
-    if b.len() >= k + 3 && b[k] == b'\r' && b[k + 1] == b'\n' && is_wsp(b[k + 2]) {
-        // a folded line: the CRLF must be followed by whitespace
-        k += 3;
+    loop {
         while k < b.len() && is_wsp(b[k]) {
             k += 1;
         }
-    } else if first == 0 {
+        // a folded line: the CRLF must be followed by whitespace
+        if b.len() >= k + 3 && b[k] == b'\r' && b[k + 1] == b'\n' && is_wsp(b[k + 2]) {
+            k += 3;
+        } else {
+            break;
+        }
+    }
+    if k == 0 {
         return fail(i, "whitespace");
     }
     let (a, r) = split(i, k);

@@ -74,17 +74,28 @@ fn err<'a>(input: &'a str, expected: &'static str) -> SynErr<'a> {
 
 /// Takes the longest prefix made of `flags` characters and `%HH` escapes.
 fn escaped_run(i: &str, flags: u16) -> Result<(&str, &str), SynErr<'_>> {
+    run(i, flags, false)
+}
+
+/// A URI parameter value: paramchar, or a token, since transport, user and
+/// method take `token` values in which `%` and `` ` `` stand for themselves.
+fn param_value(i: &str) -> Result<(&str, &str), SynErr<'_>> {
+    run(i, PARAM | class::TOKEN, true)
+}
+
+fn run(i: &str, flags: u16, bare_percent: bool) -> Result<(&str, &str), SynErr<'_>> {
     let b = i.as_bytes();
     let mut k = 0;
     while k < b.len() {
         let c = b[k];
-        if class::is(c, flags) {
-            k += 1;
-        } else if c == b'%' {
+        if c == b'%' {
             match (b.get(k + 1), b.get(k + 2)) {
                 (Some(h), Some(l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => k += 3,
+                _ if bare_percent => k += 1,
                 _ => return Err(err(&i[k..], "%HH escape")),
             }
+        } else if class::is(c, flags) {
+            k += 1;
         } else {
             break;
         }
@@ -166,28 +177,34 @@ impl<'a> SipUri<'a> {
     fn parse_after_scheme(i: &'a str, secure: bool) -> Result<SipUri<'a>, SynErr<'a>> {
         // userinfo exists exactly when an "@" ends the run of characters that
         // userinfo may hold (user, ":" and password).
-        let (after, run) = escaped_run(i, USER | PASSWORD)?;
-        let (after, run) = if after.as_bytes().first() == Some(&b':') {
+        // The probe takes bare "%" too: before the "@" is found, a "%" may
+        // just as well sit in a parameter that takes a token.
+        let (after, userinfo) = run(i, USER | PASSWORD, true)?;
+        let (after, userinfo) = if after.as_bytes().first() == Some(&b':') {
             // the password part: run on to the "@" if there is one
-            let (a2, pw) = escaped_run(&after[1..], USER | PASSWORD)?;
-            let whole = split(i, run.len() + 1 + pw.len()).0;
+            let (a2, pw) = run(&after[1..], USER | PASSWORD, true)?;
+            let whole = split(i, userinfo.len() + 1 + pw.len()).0;
             (a2, whole)
         } else {
-            (after, run)
+            (after, userinfo)
         };
         let (user, password, rest) = if after.as_bytes().first() == Some(&b'@') {
-            let (user, password) = match memchr::memchr(b':', run.as_bytes()) {
+            let (user, password) = match memchr::memchr(b':', userinfo.as_bytes()) {
                 Some(c) => {
-                    let pw = &run[c + 1..];
+                    let pw = &userinfo[c + 1..];
                     if !pw.bytes().all(|b| class::is(b, PASSWORD) || b == b'%') {
                         return Err(err(pw, "password"));
                     }
-                    (&run[..c], Some(pw))
+                    (&userinfo[..c], Some(pw))
                 }
-                None => (run, None),
+                None => (userinfo, None),
             };
             if user.is_empty() {
-                return Err(err(run, "user"));
+                return Err(err(userinfo, "user"));
+            }
+            escaped_run(user, USER)?;
+            if let Some(pw) = password {
+                escaped_run(pw, PASSWORD)?;
             }
             (Some(user), password, &after[1..])
         } else {
@@ -211,7 +228,7 @@ impl<'a> SipUri<'a> {
                 return Err(err(&rest[1..], "URI parameter name"));
             }
             let r = if r.as_bytes().first() == Some(&b'=') {
-                let (r2, v) = escaped_run(&r[1..], PARAM)?;
+                let (r2, v) = param_value(&r[1..])?;
                 if v.is_empty() {
                     return Err(err(&r[1..], "URI parameter value"));
                 }
@@ -285,11 +302,26 @@ impl<'a> SipUri<'a> {
         // Parameters present in both must match; user, ttl, method, maddr and
         // transport must also be present in both; others may be missing.
         for p in &self.params {
-            match o.params.iter().find(|q| eq_escaped(p.name, q.name, true)) {
-                Some(q) if !opt_eq(p.value, q.value, true) => return false,
-                Some(_) => {}
-                None if is_must_match_param(p.name) => return false,
-                None => {}
+            let mine = self
+                .params
+                .iter()
+                .filter(|q| eq_escaped(p.name, q.name, true));
+            let theirs = o.params.iter().filter(|q| eq_escaped(p.name, q.name, true));
+            match (theirs.clone().next(), is_must_match_param(p.name)) {
+                (None, true) => return false,
+                (None, false) => {}
+                // a repeated name matches when its values match in order
+                (Some(_), _) => {
+                    let mut mine = mine.map(|q| q.value);
+                    let mut theirs = theirs.map(|q| q.value);
+                    loop {
+                        match (mine.next(), theirs.next()) {
+                            (None, None) => break,
+                            (Some(a), Some(b)) if opt_eq(a, b, true) => {}
+                            _ => return false,
+                        }
+                    }
+                }
             }
         }
         for q in &o.params {
@@ -452,8 +484,11 @@ pub fn parse_ipv6(raw: &str) -> Option<Ipv6Addr> {
 
 fn host_from(raw: &str) -> Option<Host<'_>> {
     let b = raw.as_bytes();
-    let last = *b.last()?;
-    if last.is_ascii_digit() {
+    // The last label decides: a toplabel starts with a letter, so a final
+    // label that starts with a digit can only end a dotted-decimal IPv4.
+    let trimmed = b.strip_suffix(b".").unwrap_or(b);
+    let last_label = trimmed.rsplit(|&c| c == b'.').next()?;
+    if last_label.first()?.is_ascii_digit() {
         // Dotted decimal: four octets of 0-255 (RFC 3986 dec-octet), or no
         // host at all, since a toplabel starts with a letter.
         return parse_ipv4(b).map(|a| Host {
@@ -462,7 +497,6 @@ fn host_from(raw: &str) -> Option<Host<'_>> {
         });
     }
     // hostname = *( domainlabel "." ) toplabel [ "." ]
-    let trimmed = b.strip_suffix(b".").unwrap_or(b);
     let mut label_start = 0;
     for k in 0..=trimmed.len() {
         if k == trimmed.len() || trimmed[k] == b'.' {
