@@ -152,7 +152,7 @@ impl<'a> Iterator for ParamIter<'a> {
                 // validated at parse time: ";a=b;c" or "?a=b&c=d"
                 let body = self.rest.get(1..).filter(|_| !self.rest.is_empty())?;
                 let sep = if self.style == Style::Uri { b';' } else { b'&' };
-                let end = memchr::memchr(sep, body.as_bytes()).unwrap_or(body.len());
+                let end = body.bytes().position(|c| c == sep).unwrap_or(body.len());
                 let (item, rest) = body.split_at(end);
                 self.rest = rest;
                 Some(match item.split_once('=') {

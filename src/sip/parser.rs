@@ -48,26 +48,31 @@ pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Par
     if buf.len() > limits.max_message {
         return Err(err(ErrorKind::TooLarge(limits.max_message)));
     }
-    // The header section ends at the first empty line; it is text, so it is
-    // checked as UTF-8 once and parsed as &str from here on.
-    let Some(blank) = find_blank_line(buf) else {
-        return Err(err(match find_crlf(buf) {
-            Some(_) => ErrorKind::NoHeaderEnd,
-            None => ErrorKind::StartLine("CRLF"),
-        }));
+    // Header fields are text: the buffer is checked as UTF-8 once, as far as
+    // it is UTF-8 (a body may be binary), and parsed as &str from there on.
+    // The header section ends at the first empty line.
+    let text = match std::str::from_utf8(buf) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&buf[..e.valid_up_to()]).unwrap_or_default(),
     };
-    let head = std::str::from_utf8(&buf[..blank + 2]).map_err(|_| err(ErrorKind::NotUtf8))?;
-    let line_end = find_crlf(head.as_bytes()).unwrap_or(head.len() - 2);
-    let start = parse_start_line(&head[..line_end], response).map_err(err)?;
+    let line_end = find_crlf(buf).ok_or(err(ErrorKind::StartLine("CRLF")))?;
+    let first = text.get(..line_end).ok_or(err(ErrorKind::NotUtf8))?;
+    let start = parse_start_line(first, response).map_err(err)?;
     let mut headers = Vec::with_capacity(24);
     let mut pos = line_end + 2;
     let mut seen: u32 = 0;
-    while pos < head.len() {
+    loop {
+        match buf.get(pos..pos + 2) {
+            Some(b"\r\n") => break,
+            None => return Err(err(ErrorKind::NoHeaderEnd)),
+            Some(_) => {}
+        }
         if headers.len() == limits.max_headers {
             return Err(err(ErrorKind::TooManyHeaders(limits.max_headers)));
         }
-        let end = field_end(&head.as_bytes()[pos..], limits.max_header_len).map_err(err)?;
-        let header = parse_field(&head[pos..pos + end]).map_err(err)?;
+        let end = field_end(&buf[pos..], limits.max_header_len).map_err(err)?;
+        let line = text.get(pos..pos + end).ok_or(err(ErrorKind::NotUtf8))?;
+        let header = parse_field(line).map_err(err)?;
         if let Some(name) = header.name() {
             let bit = 1u32 << (name as u32);
             if name.is_single() && seen & bit != 0 {
@@ -78,7 +83,7 @@ pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Par
         headers.push(header);
         pos += end + 2;
     }
-    let rest = &buf[blank + 4..];
+    let rest = &buf[pos + 2..];
     let content_length = headers.iter().find_map(|h| match h {
         Header::ContentLength(n) => Some(*n as usize),
         _ => None,
@@ -131,13 +136,16 @@ fn find_crlf(b: &[u8]) -> Option<usize> {
 }
 
 /// The length of the header field starting at `b`: up to the CRLF that is
-/// not followed by whitespace (a folded line continues the field). The
-/// input ends with a CRLF (the head up to its empty line).
+/// not followed by whitespace (a folded line continues the field).
 fn field_end(b: &[u8], max: usize) -> Result<usize, ErrorKind> {
     let mut from = 0;
     loop {
-        let Some(k) = find_crlf(&b[from..]) else {
-            return Err(ErrorKind::NoHeaderEnd);
+        let Some(k) = find_crlf(&b[from..b.len().min(max + 2)]) else {
+            return Err(if b.len() > max + 2 {
+                ErrorKind::LineTooLong(max)
+            } else {
+                ErrorKind::NoHeaderEnd
+            });
         };
         let at = from + k;
         if at > max {

@@ -107,7 +107,10 @@ fn run(i: &str, flags: u16, bare_percent: bool) -> Result<(&str, &str), SynErr<'
 impl<'a> Uri<'a> {
     /// Parses a whole, already delimited URI.
     pub fn parse(i: &'a str) -> Result<Uri<'a>, SynErr<'a>> {
-        let colon = memchr::memchr(b':', i.as_bytes()).ok_or_else(|| err(i, "URI scheme"))?;
+        let colon = i
+            .bytes()
+            .position(|c| c == b':')
+            .ok_or_else(|| err(i, "URI scheme"))?;
         let (scheme, rest) = (&i[..colon], &i[colon + 1..]);
         let sb = scheme.as_bytes();
         let valid_scheme = sb.first().is_some_and(u8::is_ascii_alphabetic)
@@ -189,7 +192,7 @@ impl<'a> SipUri<'a> {
             (after, userinfo)
         };
         let (user, password, rest) = if after.as_bytes().first() == Some(&b'@') {
-            let (user, password) = match memchr::memchr(b':', userinfo.as_bytes()) {
+            let (user, password) = match userinfo.bytes().position(|c| c == b':') {
                 Some(c) => {
                     let pw = &userinfo[c + 1..];
                     if !pw.bytes().all(|b| class::is(b, PASSWORD) || b == b'%') {
@@ -433,7 +436,10 @@ impl fmt::Display for Host<'_> {
 pub fn parse_host(i: &str) -> Result<(&str, Host<'_>), SynErr<'_>> {
     let b = i.as_bytes();
     if b.first() == Some(&b'[') {
-        let end = memchr::memchr(b']', i.as_bytes()).ok_or_else(|| err(i, "IPv6 reference"))?;
+        let end = i
+            .bytes()
+            .position(|c| c == b']')
+            .ok_or_else(|| err(i, "IPv6 reference"))?;
         let addr = i[1..end]
             .parse::<Ipv6Addr>()
             .map_err(|_| err(i, "IPv6 address"))?;

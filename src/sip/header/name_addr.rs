@@ -132,10 +132,13 @@ fn name_addr(i: &str) -> PResult<'_, (Option<DisplayName<'_>>, Uri<'_>)> {
         _ => token_display(i)?,
     };
     let (r, ()) = laquot(r)?;
-    let end = memchr::memchr(b'>', r.as_bytes()).ok_or(nom::Err::Error(SynErr {
-        input: r,
-        expected: "\">\"",
-    }))?;
+    let end = r
+        .bytes()
+        .position(|c| c == b'>')
+        .ok_or(nom::Err::Error(SynErr {
+            input: r,
+            expected: "\">\"",
+        }))?;
     let uri = Uri::parse(&r[..end]).map_err(nom::Err::Error)?;
     let (r, ()) = raquot(&r[end..])?;
     Ok((r, (display, uri)))
