@@ -1,59 +1,117 @@
-//! The presencecloud command line.
+//! The presencecloud command line: `run` starts a node; `parse` checks one
+//! SIP message. Errors are one line on stderr and a non-zero exit.
 
 use std::io::Read;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
+use presencecloud::config::{Config, RunArgs};
 use presencecloud::sip;
 
-const USAGE: &str = "usage: presencecloud parse [FILE]   parse one SIP message (stdin when no FILE) and print it in canonical form";
+#[derive(Parser)]
+#[command(name = "presencecloud", version, about = "SIP/SIMPLE presence proxy")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node.
+    Run(RunArgs),
+    /// Parse one SIP message (a file, or stdin) and print it in canonical
+    /// form, or the answer a server would give it.
+    Parse { file: Option<std::path::PathBuf> },
+}
 
 fn main() -> ExitCode {
-    match run() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // clap explains on several lines; the first says what is wrong.
+            let text = e.to_string();
+            eprintln!(
+                "presencecloud: {}",
+                text.lines()
+                    .next()
+                    .unwrap_or("bad arguments")
+                    .trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Parse { file } => parse(file),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("presencecloud: {e:#}");
-            ExitCode::from(2)
+            eprintln!("presencecloud: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(1)
         }
     }
 }
 
-fn run() -> anyhow::Result<ExitCode> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("parse") => {
-            let mut buf = Vec::new();
-            match args.get(1) {
-                Some(path) => {
-                    buf = std::fs::read(path).with_context(|| format!("cannot read {path}"))?
-                }
-                None => {
-                    std::io::stdin()
-                        .read_to_end(&mut buf)
-                        .context("cannot read stdin")?;
-                }
-            }
-            match sip::parse(&buf) {
-                Ok(msg) => {
-                    use std::io::Write;
-                    std::io::stdout().write_all(&msg.print())?;
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    match e.disposition() {
-                        sip::Disposition::Reject { status, reason } => {
-                            println!("would answer: SIP/2.0 {status} {reason}")
-                        }
-                        sip::Disposition::Drop => println!("would drop: {e}"),
-                    }
-                    Ok(ExitCode::from(1))
-                }
-            }
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args).context("configuration")?;
+    presencecloud::logging::init(&config.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let node = presencecloud::node::start(config)
+            .await
+            .context("starting the node")?;
+        // The bound addresses on stdout, one per line, for scripts and tests.
+        for l in &node.local {
+            println!("listening {l}");
         }
-        Some("-h" | "--help" | "help") | None => {
-            println!("{USAGE}");
+        println!("admin http://{}", node.admin);
+        node.run_until_signal().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse(file: Option<std::path::PathBuf>) -> anyhow::Result<ExitCode> {
+    let mut buf = Vec::new();
+    match &file {
+        Some(path) => {
+            buf = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+        }
+        None => {
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("cannot read stdin")?;
+        }
+    }
+    match sip::parse(&buf) {
+        Ok(msg) => {
+            use std::io::Write;
+            std::io::stdout().write_all(&msg.print())?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(other) => anyhow::bail!("unknown command {other:?}\n{USAGE}"),
+        Err(e) => {
+            match e.disposition() {
+                sip::Disposition::Reject { status, reason } => {
+                    println!("would answer: SIP/2.0 {status} {reason}")
+                }
+                sip::Disposition::Drop => println!("would drop: {e}"),
+            }
+            Ok(ExitCode::from(1))
+        }
     }
 }

@@ -21,6 +21,7 @@ pub mod method;
 pub mod params;
 pub mod parser;
 pub mod printer;
+pub mod response;
 pub mod syntax;
 pub mod uri;
 

@@ -1,0 +1,447 @@
+//! Configuration: the `run` command line and the TOML file, merged into one
+//! [`Config`]. Every key is shown in `presencecloud.example.toml`; a flag
+//! given on the command line wins over the file, and the file over the
+//! defaults, which run on a laptop.
+//!
+//! Errors name the key they are about and fit on one line, so an operator
+//! reading a failed start sees what to fix.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A problem with the configuration, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A transport and the address to listen on: `udp:HOST:PORT`, `tcp:HOST:PORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Listen {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+
+    /// TCP delivers reliably, so RFC 3261 timers that cover losses are 0.
+    pub fn reliable(self) -> bool {
+        matches!(self, Transport::Tcp)
+    }
+}
+
+impl FromStr for Listen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (proto, addr) = s
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?} is not PROTO:HOST:PORT (udp or tcp)"))?;
+        let transport = match proto.to_ascii_lowercase().as_str() {
+            "udp" => Transport::Udp,
+            "tcp" => Transport::Tcp,
+            other => return Err(format!("transport {other:?} is not udp or tcp")),
+        };
+        let addr = addr.parse::<SocketAddr>().map_err(|_| {
+            format!("{addr:?} is not HOST:PORT with an IP address (IPv6 in brackets)")
+        })?;
+        Ok(Listen { transport, addr })
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let proto = match self.transport {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        };
+        write!(f, "{proto}:{}", self.addr)
+    }
+}
+
+/// The flags of `presencecloud run`.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct RunArgs {
+    /// TOML configuration file (see presencecloud.example.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to receive SIP, repeatable [default: udp:0.0.0.0:5060 and tcp:0.0.0.0:5060].
+    #[arg(long = "sip", value_name = "udp|tcp:HOST:PORT")]
+    pub sip: Vec<Listen>,
+    /// A domain whose presence this node serves, repeatable [default: every domain].
+    #[arg(long = "domain", value_name = "NAME")]
+    pub domain: Vec<String>,
+    /// Store URL: sqlite://FILE or postgres://... [default: sqlite://presencecloud.db].
+    #[arg(long, value_name = "URL")]
+    pub db: Option<String>,
+    /// Admin HTTP listener [default: 127.0.0.1:9090].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub admin: Option<SocketAddr>,
+    /// Log level or tracing filter, e.g. info, debug, presencecloud=trace [default: info].
+    #[arg(long = "log-level", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Answer to the source port of every request, as RFC 3581 rport does,
+    /// even when the request did not ask (for clients behind NAT).
+    #[arg(long = "force-rport")]
+    pub force_rport: bool,
+}
+
+/// The file, as written; every field optional so that absent keys fall back
+/// to the defaults. Unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    sip: FileSip,
+    #[serde(default)]
+    tcp: FileTcp,
+    #[serde(default)]
+    transaction: FileTransaction,
+    #[serde(default)]
+    store: FileStore,
+    #[serde(default)]
+    admin: FileAdmin,
+    #[serde(default)]
+    log: FileLog,
+    #[serde(default)]
+    shutdown: FileShutdown,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSip {
+    listen: Option<Vec<String>>,
+    domains: Option<Vec<String>>,
+    force_rport: Option<bool>,
+    max_message_size: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTcp {
+    idle_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTransaction {
+    t1_ms: Option<u64>,
+    t2_ms: Option<u64>,
+    t4_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStore {
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAdmin {
+    listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLog {
+    level: Option<String>,
+    bad_input_warnings_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileShutdown {
+    drain_timeout_secs: Option<u64>,
+}
+
+/// The configuration the node runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub listen: Vec<Listen>,
+    /// Served domains; empty serves every domain.
+    pub domains: Vec<String>,
+    pub force_rport: bool,
+    pub max_message_size: usize,
+    pub tcp_idle_timeout: Duration,
+    pub tcp_max_connections: usize,
+    pub t1: Duration,
+    pub t2: Duration,
+    pub t4: Duration,
+    pub db: String,
+    pub admin: SocketAddr,
+    pub log_level: String,
+    pub bad_input_warnings_per_minute: u32,
+    pub drain_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let any = |t| Listen {
+            transport: t,
+            addr: SocketAddr::from(([0, 0, 0, 0], 5060)),
+        };
+        Config {
+            listen: vec![any(Transport::Udp), any(Transport::Tcp)],
+            domains: Vec::new(),
+            force_rport: false,
+            max_message_size: 65_535,
+            tcp_idle_timeout: Duration::from_secs(120),
+            tcp_max_connections: 1024,
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+            db: "sqlite://presencecloud.db".into(),
+            admin: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            log_level: "info".into(),
+            bad_input_warnings_per_minute: 10,
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then the flags.
+    pub fn load(args: &RunArgs) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if let Some(path) = &args.config {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+            })?;
+            config.apply_file(path, &text)?;
+        }
+        config.apply_args(args);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_file(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let file: File = toml::from_str(text).map_err(|e| file_error(path, text, &e))?;
+        if let Some(listen) = file.sip.listen {
+            self.listen = listen
+                .iter()
+                .map(|s| s.parse().map_err(|m| ConfigError::new("sip.listen", m)))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(d) = file.sip.domains {
+            self.domains = d;
+        }
+        if let Some(v) = file.sip.force_rport {
+            self.force_rport = v;
+        }
+        if let Some(v) = file.sip.max_message_size {
+            self.max_message_size = v;
+        }
+        if let Some(v) = file.tcp.idle_timeout_secs {
+            self.tcp_idle_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = file.tcp.max_connections {
+            self.tcp_max_connections = v;
+        }
+        if let Some(v) = file.transaction.t1_ms {
+            self.t1 = Duration::from_millis(v);
+        }
+        if let Some(v) = file.transaction.t2_ms {
+            self.t2 = Duration::from_millis(v);
+        }
+        if let Some(v) = file.transaction.t4_ms {
+            self.t4 = Duration::from_millis(v);
+        }
+        if let Some(v) = file.store.url {
+            self.db = v;
+        }
+        if let Some(v) = file.admin.listen {
+            self.admin = v.parse().map_err(|_| {
+                ConfigError::new(
+                    "admin.listen",
+                    format!("{v:?} is not HOST:PORT with an IP address"),
+                )
+            })?;
+        }
+        if let Some(v) = file.log.level {
+            self.log_level = v;
+        }
+        if let Some(v) = file.log.bad_input_warnings_per_minute {
+            self.bad_input_warnings_per_minute = v;
+        }
+        if let Some(v) = file.shutdown.drain_timeout_secs {
+            self.drain_timeout = Duration::from_secs(v);
+        }
+        Ok(())
+    }
+
+    fn apply_args(&mut self, args: &RunArgs) {
+        if !args.sip.is_empty() {
+            self.listen = args.sip.clone();
+        }
+        if !args.domain.is_empty() {
+            self.domains = args.domain.clone();
+        }
+        if let Some(db) = &args.db {
+            self.db = db.clone();
+        }
+        if let Some(admin) = args.admin {
+            self.admin = admin;
+        }
+        if let Some(level) = &args.log_level {
+            self.log_level = level.clone();
+        }
+        if args.force_rport {
+            self.force_rport = true;
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.is_empty() {
+            return Err(ConfigError::new(
+                "sip.listen",
+                "at least one listener is needed",
+            ));
+        }
+        for d in &self.domains {
+            let ok = !d.is_empty()
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !ok {
+                return Err(ConfigError::new(
+                    "sip.domains",
+                    format!("{d:?} is not a domain name"),
+                ));
+            }
+        }
+        if !(self.db.starts_with("sqlite:")
+            || self.db.starts_with("postgres:")
+            || self.db.starts_with("postgresql:"))
+        {
+            return Err(ConfigError::new(
+                "store.url",
+                format!("{:?} is neither sqlite://... nor postgres://...", self.db),
+            ));
+        }
+        if !(1_500..=1_048_576).contains(&self.max_message_size) {
+            return Err(ConfigError::new(
+                "sip.max_message_size",
+                "must be 1500 to 1048576 bytes",
+            ));
+        }
+        if self.tcp_max_connections == 0 {
+            return Err(ConfigError::new(
+                "tcp.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.tcp_idle_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "tcp.idle_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.t1.is_zero() || self.t2 < self.t1 || self.t4.is_zero() {
+            return Err(ConfigError::new(
+                "transaction.t1_ms",
+                "timers must be positive with t2_ms >= t1_ms (RFC 3261 §17.1.1.1)",
+            ));
+        }
+        if !valid_log_filter(&self.log_level) {
+            return Err(ConfigError::new(
+                "log.level",
+                format!("{:?} is not a log level or filter", self.log_level),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether this node serves presence for `domain` (case-insensitive).
+    pub fn serves_domain(&self, domain: &str) -> bool {
+        self.domains.is_empty() || self.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+    }
+}
+
+/// A level, or comma-separated `target=level` directives (a subset of the
+/// tracing filter syntax, strict enough to catch typos: a bare word that is
+/// not a level would silently become a target).
+fn valid_log_filter(s: &str) -> bool {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let is_level = |l: &str| LEVELS.iter().any(|x| x.eq_ignore_ascii_case(l));
+    !s.is_empty()
+        && s.split(',').all(|d| match d.trim().split_once('=') {
+            Some((target, level)) => {
+                !target.is_empty()
+                    && target
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+                    && is_level(level)
+            }
+            None => is_level(d.trim()),
+        })
+}
+
+/// One line naming the file, the line and the key of a TOML error.
+fn file_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let message = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return ConfigError::new(path.display().to_string(), message);
+    };
+    let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    // The dotted key: the table header above the line, then the key on it.
+    let mut table = String::new();
+    let mut key = String::new();
+    for (n, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if n + 1 > line_no {
+            break;
+        }
+        if let Some(t) = l.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            table = t.trim().to_string();
+            key.clear();
+        } else if n + 1 == line_no {
+            key = l.split('=').next().unwrap_or("").trim().to_string();
+        }
+    }
+    // "unknown field `x`" names the key itself.
+    if let Some(unknown) = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("unknown field"))
+    {
+        key = unknown.to_string();
+    }
+    let dotted = match (table.is_empty(), key.is_empty()) {
+        (true, _) => key,
+        (false, true) => table,
+        (false, false) => format!("{table}.{key}"),
+    };
+    ConfigError::new(dotted, format!("{message} ({}:{line_no})", path.display()))
+}
+
+#[cfg(test)]
+mod tests;

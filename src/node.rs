@@ -1,0 +1,497 @@
+//! The node: the one async driver. It owns the sockets (through
+//! [`transport`](crate::transport)), the clock and the tasks; it feeds the
+//! sans-io layers (parser, transactions, router) their input and the time,
+//! and carries out what they return.
+//!
+//! One core task handles every message in order, so transaction state needs
+//! no locks. Shutdown (SIGINT, SIGTERM or [`Running::stop`]) stops taking
+//! new work (503 with Retry-After), lets in-flight transactions finish for
+//! up to the drain timeout, then stops the transports and returns.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{Config, Listen};
+use crate::logging::BadInput;
+use crate::router::{self, Capabilities, Decision};
+use crate::sip::response::{self, Reply};
+use crate::sip::{self, Disposition, Limits, Message, Method};
+use crate::transaction::{
+    InviteServerAction, InviteServerState, Millis, ServerInvite, ServerKey, ServerNonInvite,
+    ServerState, Timers, server_key,
+};
+use crate::transport::{Event, Inbound, Link, Settings, Target, Transports};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{0}")]
+    Bind(std::io::Error),
+    #[error("admin listener on {addr}: {source}")]
+    Admin {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A started node.
+pub struct Running {
+    /// The addresses bound, in the order of the configured listeners.
+    pub local: Vec<Listen>,
+    pub admin: SocketAddr,
+    stop: watch::Sender<bool>,
+    core: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Asks the node to stop and waits until it has drained.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.core.await;
+    }
+
+    /// Waits for SIGINT or SIGTERM, then stops.
+    pub async fn run_until_signal(self) {
+        wait_for_signal().await;
+        tracing::info!("stopping: draining in-flight transactions");
+        self.stop().await;
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Binds every listener and starts the node.
+pub async fn start(config: Config) -> Result<Running, NodeError> {
+    let config = Arc::new(config);
+    let bad_input = Arc::new(BadInput::new(config.bad_input_warnings_per_minute));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (transport_stop_tx, transport_stop_rx) = watch::channel(false);
+    let (in_tx, in_rx) = mpsc::channel(4096);
+    let limits = Limits {
+        max_message: config.max_message_size,
+        ..Limits::default()
+    };
+    let settings = Settings {
+        limits,
+        idle_timeout: config.tcp_idle_timeout,
+        max_connections: config.tcp_max_connections,
+    };
+    let bound = Transports::bind(
+        &config.listen,
+        settings,
+        in_tx,
+        bad_input.clone(),
+        transport_stop_rx,
+    )
+    .await
+    .map_err(NodeError::Bind)?;
+    let admin = crate::admin::start(config.admin, stop_rx.clone())
+        .await
+        .map_err(|source| NodeError::Admin {
+            addr: config.admin,
+            source,
+        })?;
+    for l in &bound.local {
+        tracing::info!("listening on {l}");
+    }
+    tracing::info!(%admin, store = %config.db, "admin listener up");
+    let core = Core {
+        caps: Capabilities::node(),
+        timers: Timers {
+            t1: config.t1,
+            t2: config.t2,
+            t4: config.t4,
+        },
+        limits,
+        config: config.clone(),
+        transports: bound.transports.clone(),
+        bad_input,
+        epoch: Instant::now(),
+        servers: HashMap::new(),
+        deadlines: BinaryHeap::new(),
+        tags: 0,
+        draining: false,
+    };
+    let core = tokio::spawn(core.run(in_rx, stop_rx, transport_stop_tx));
+    Ok(Running {
+        local: bound.local,
+        admin,
+        stop: stop_tx,
+        core,
+    })
+}
+
+enum ServerTx {
+    NonInvite(ServerNonInvite),
+    Invite(ServerInvite),
+}
+
+struct Entry {
+    tx: ServerTx,
+    /// Where its responses go.
+    target: Target,
+}
+
+impl Entry {
+    fn poll_timeout(&self) -> Option<Millis> {
+        match &self.tx {
+            ServerTx::NonInvite(t) => t.poll_timeout(),
+            ServerTx::Invite(t) => t.poll_timeout(),
+        }
+    }
+
+    fn is_terminated(&self) -> bool {
+        match &self.tx {
+            ServerTx::NonInvite(t) => t.is_terminated(),
+            ServerTx::Invite(t) => t.is_terminated(),
+        }
+    }
+}
+
+struct Core {
+    config: Arc<Config>,
+    caps: Capabilities,
+    timers: Timers,
+    limits: Limits,
+    transports: Arc<Transports>,
+    bad_input: Arc<BadInput>,
+    epoch: Instant,
+    servers: HashMap<ServerKey, Entry>,
+    /// Timer deadlines; stale entries are skipped when they come up.
+    deadlines: BinaryHeap<Reverse<(Millis, ServerKey)>>,
+    tags: u64,
+    draining: bool,
+}
+
+impl Core {
+    fn now(&self) -> Millis {
+        Millis(self.epoch.elapsed().as_millis() as u64)
+    }
+
+    fn instant(&self, m: Millis) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.epoch + Duration::from_millis(m.0))
+    }
+
+    async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        mut stop: watch::Receiver<bool>,
+        transport_stop: watch::Sender<bool>,
+    ) {
+        let mut drain_deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let next = self
+                .deadlines
+                .peek()
+                .map(|Reverse((m, _))| self.instant(*m));
+            let sleep_until = match (next, drain_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let sleep = async {
+                match sleep_until {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = inbound.recv() => match msg {
+                    Some(m) => self.on_inbound(m).await,
+                    None => break,
+                },
+                _ = sleep => {
+                    let now = self.now();
+                    self.on_timers(now).await;
+                }
+                _ = stop.changed(), if !self.draining => {
+                    self.draining = true;
+                    drain_deadline = Some(tokio::time::Instant::now() + self.config.drain_timeout);
+                }
+            }
+            if self.draining {
+                let timed_out = drain_deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+                if self.in_flight() == 0 || timed_out {
+                    break;
+                }
+            }
+        }
+        // Nothing in the store yet to flush; the transports stop last so the
+        // final responses are out.
+        let _ = transport_stop.send(true);
+        tracing::info!(open_transactions = self.servers.len(), "stopped");
+    }
+
+    /// Transactions still waiting on us (the TU) to answer. Completed ones
+    /// only absorb retransmissions and need not hold shutdown up.
+    fn in_flight(&self) -> usize {
+        self.servers
+            .values()
+            .filter(|e| match &e.tx {
+                ServerTx::NonInvite(t) => {
+                    matches!(t.state(), ServerState::Trying | ServerState::Proceeding)
+                }
+                ServerTx::Invite(t) => t.state() == InviteServerState::Proceeding,
+            })
+            .count()
+    }
+
+    fn new_tag(&mut self) -> String {
+        self.tags += 1;
+        let seed = self.epoch.elapsed().as_nanos() as u64;
+        format!("pc{:x}{:x}", seed & 0xffff_ffff, self.tags)
+    }
+
+    async fn send(&self, target: Target, bytes: Vec<u8>) {
+        if let Err(e) = self.transports.send(target, bytes).await {
+            tracing::debug!(error = %e, "send failed");
+        }
+    }
+
+    /// Where the answer to a request from `source` over `link` goes.
+    fn answer_target(&self, inbound: &Inbound, msg: Option<&Message<'_>>) -> Option<Target> {
+        match inbound.link {
+            Link::Tcp(conn) => Some(Target::Tcp {
+                conn: Some(conn),
+                addr: inbound.source,
+            }),
+            Link::Udp(socket) => {
+                let addr = match msg.and_then(|m| m.top_via()) {
+                    Some(via) => {
+                        response::response_target(via, inbound.source, self.config.force_rport)
+                    }
+                    // a salvaged answer: back where it came from
+                    None => inbound.source,
+                };
+                Some(Target::Udp { socket, addr })
+            }
+        }
+    }
+
+    async fn on_inbound(&mut self, inbound: Inbound) {
+        let conn = match inbound.link {
+            Link::Tcp(id) => Some(id),
+            Link::Udp(_) => None,
+        };
+        match &inbound.event {
+            Event::Closed => {
+                if let Some(id) = conn {
+                    self.transports.close(id);
+                }
+                return;
+            }
+            Event::Broken(e) => {
+                self.reject_unparsable(&inbound, e).await;
+                if let Some(id) = conn {
+                    self.transports.close(id);
+                }
+                return;
+            }
+            Event::Message => {}
+        }
+        let bytes = &inbound.bytes;
+        let msg = match sip::parse_with(bytes, &self.limits) {
+            Ok(m) => m,
+            Err(e) => {
+                self.reject_unparsable(&inbound, &e).await;
+                return;
+            }
+        };
+        if msg.is_request() {
+            self.on_request(&inbound, &msg).await;
+        } else {
+            // No client transactions run yet: a response matches nothing.
+            tracing::debug!(peer = %inbound.source, status = msg.status(), "stray response dropped");
+        }
+    }
+
+    /// A 400 (or 505, 513, 501) for input that did not parse, built from its
+    /// raw header lines, and a rate-limited warning naming the peer.
+    async fn reject_unparsable(&mut self, inbound: &Inbound, e: &sip::ParseError) {
+        self.bad_input
+            .warn(inbound.source, inbound.transport().as_str(), &e.to_string());
+        let Disposition::Reject { status, reason } = e.disposition() else {
+            return;
+        };
+        let tag = self.new_tag();
+        let extra = match status {
+            501 => vec![("Allow", self.caps.allow())],
+            _ => Vec::new(),
+        };
+        if let (Some(reply), Some(target)) = (
+            response::salvage(&inbound.bytes, status, &reason, &tag, &extra),
+            self.answer_target(inbound, None),
+        ) {
+            self.send(target, reply).await;
+        }
+    }
+
+    async fn on_request(&mut self, inbound: &Inbound, msg: &Message<'_>) {
+        let now = self.now();
+        let Some(method) = msg.method() else { return };
+        let key = server_key(msg);
+        // §17.2.3: a request matching a transaction is a retransmission (or
+        // the ACK of a non-2xx final of an INVITE transaction).
+        if let Some(k) = &key {
+            if let Some(entry) = self.servers.get_mut(k) {
+                let resend = match (&mut entry.tx, method) {
+                    (ServerTx::Invite(t), Method::Ack) => {
+                        // An ACK the transaction does not absorb is for a
+                        // 2xx: end to end, and we sent none.
+                        t.on_ack(now);
+                        None
+                    }
+                    (ServerTx::Invite(t), _) => t.on_retransmission(),
+                    (ServerTx::NonInvite(t), _) => t.on_retransmission(),
+                };
+                let target = entry.target;
+                self.schedule(k.clone());
+                if let Some(bytes) = resend {
+                    tracing::debug!(peer = %inbound.source, method = method.as_str(), "retransmission answered");
+                    self.send(target, bytes.to_vec()).await;
+                }
+                return;
+            }
+        }
+        let Some(target) = self.answer_target(inbound, Some(msg)) else {
+            return;
+        };
+        let decision = if self.draining && method != Method::Ack {
+            Decision::Answer(router::Answer {
+                status: 503,
+                reason: "Service Unavailable",
+                headers: vec![("Retry-After", "5".into())],
+            })
+        } else {
+            router::route(msg, &self.caps)
+        };
+        let answer = match decision {
+            Decision::Absorb => return,
+            Decision::Answer(a) => a,
+            Decision::Serve(m) => {
+                // Services plug in here (presence: issue 4); none yet.
+                tracing::error!(method = m.as_str(), "no service for a routed method");
+                router::Answer {
+                    status: 500,
+                    reason: "Server Internal Error",
+                    headers: Vec::new(),
+                }
+            }
+        };
+        let stamped = msg
+            .top_via()
+            .map(|v| response::stamp_via(v, inbound.source, self.config.force_rport));
+        let tag = self.new_tag();
+        let reply = Reply {
+            status: answer.status,
+            reason: answer.reason,
+            to_tag: Some(&tag),
+            headers: answer.headers.clone(),
+            body: None,
+        };
+        let wire = response::build(msg, stamped.as_deref(), &reply);
+        let reliable = inbound.transport().reliable();
+        let sent = match method {
+            Method::Invite => {
+                let mut t = ServerInvite::new(reliable, self.timers);
+                let r = t.on_response(now, answer.status, wire);
+                (ServerTx::Invite(t), r)
+            }
+            _ => {
+                let mut t = ServerNonInvite::new(reliable, self.timers);
+                let r = t.on_response(now, answer.status, wire);
+                (ServerTx::NonInvite(t), r)
+            }
+        };
+        tracing::debug!(
+            peer = %inbound.source,
+            transport = inbound.transport().as_str(),
+            method = method.as_str(),
+            call_id = msg.call_id().unwrap_or(""),
+            status = answer.status,
+            "transaction"
+        );
+        let (tx, bytes) = sent;
+        match bytes {
+            Ok(bytes) => self.send(target, bytes.to_vec()).await,
+            Err(e) => tracing::error!(error = %e, "response refused by its transaction"),
+        }
+        if let Some(k) = key {
+            let entry = Entry { tx, target };
+            if !entry.is_terminated() {
+                self.servers.insert(k.clone(), entry);
+                self.schedule(k);
+            }
+        }
+    }
+
+    fn schedule(&mut self, key: ServerKey) {
+        if let Some(t) = self.servers.get(&key).and_then(Entry::poll_timeout) {
+            self.deadlines.push(Reverse((t, key)));
+        }
+    }
+
+    async fn on_timers(&mut self, now: Millis) {
+        while let Some(Reverse((due, _))) = self.deadlines.peek() {
+            if *due > now {
+                break;
+            }
+            let Some(Reverse((_, key))) = self.deadlines.pop() else {
+                break;
+            };
+            let Some(entry) = self.servers.get_mut(&key) else {
+                continue;
+            };
+            // A stale deadline (the transaction moved on) is skipped.
+            if entry.poll_timeout().is_none_or(|t| t > now) {
+                continue;
+            }
+            let target = entry.target;
+            let resend = match &mut entry.tx {
+                ServerTx::NonInvite(t) => {
+                    t.on_timeout(now);
+                    None
+                }
+                ServerTx::Invite(t) => match t.on_timeout(now) {
+                    Some(InviteServerAction::Retransmit(bytes)) => Some(bytes),
+                    Some(InviteServerAction::NoAck) => {
+                        tracing::debug!("INVITE transaction ended without an ACK (Timer H)");
+                        None
+                    }
+                    None => None,
+                },
+            };
+            if let Some(bytes) = resend {
+                self.send(target, bytes.to_vec()).await;
+            }
+            if self.servers.get(&key).is_some_and(Entry::is_terminated) {
+                self.servers.remove(&key);
+            } else {
+                self.schedule(key);
+            }
+        }
+    }
+}
