@@ -7,7 +7,13 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# Tools the tests need. cargo-fuzz builds from the crate registry.
+# Tools the tests need: SIPp (Debian's sip-tester) and cargo-fuzz.
+if ! command -v sipp >/dev/null 2>&1; then
+    step "installing sip-tester (SIPp)"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y sip-tester \
+        || { $sudo apt-get update && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y sip-tester; }
+fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     step "installing cargo-fuzz"
     cargo install cargo-fuzz --locked
@@ -17,7 +23,7 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 
-step "tests (unit, integration, grammar, RFC 4475, doc, bench smoke)"
+step "tests (unit, integration, grammar, RFC 4475 on the wire, SIPp, doc, bench smoke)"
 cargo test --all-targets
 cargo test --doc
 
