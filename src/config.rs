@@ -133,6 +133,20 @@ struct File {
     log: FileLog,
     #[serde(default)]
     shutdown: FileShutdown,
+    #[serde(default)]
+    presence: FilePresence,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePresence {
+    publish_min_expires: Option<u32>,
+    publish_max_expires: Option<u32>,
+    publish_default_expires: Option<u32>,
+    subscribe_min_expires: Option<u32>,
+    subscribe_max_expires: Option<u32>,
+    subscribe_default_expires: Option<u32>,
+    notify_timeout_ends_subscription: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,6 +216,8 @@ pub struct Config {
     pub log_level: String,
     pub bad_input_warnings_per_minute: u32,
     pub drain_timeout: Duration,
+    /// Expiry bounds and NOTIFY failure handling of the presence package.
+    pub presence: crate::presence::agent::Policy,
 }
 
 impl Default for Config {
@@ -225,6 +241,7 @@ impl Default for Config {
             log_level: "info".into(),
             bad_input_warnings_per_minute: 10,
             drain_timeout: Duration::from_secs(5),
+            presence: crate::presence::agent::Policy::default(),
         }
     }
 }
@@ -295,6 +312,23 @@ impl Config {
         }
         if let Some(v) = file.shutdown.drain_timeout_secs {
             self.drain_timeout = Duration::from_secs(v);
+        }
+        let p = &mut self.presence;
+        let f = &file.presence;
+        for (slot, v) in [
+            (&mut p.publish.min, f.publish_min_expires),
+            (&mut p.publish.max, f.publish_max_expires),
+            (&mut p.publish.default, f.publish_default_expires),
+            (&mut p.subscribe.min, f.subscribe_min_expires),
+            (&mut p.subscribe.max, f.subscribe_max_expires),
+            (&mut p.subscribe.default, f.subscribe_default_expires),
+        ] {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+        if let Some(v) = f.notify_timeout_ends_subscription {
+            p.end_on_notify_timeout = v;
         }
         Ok(())
     }
@@ -371,6 +405,17 @@ impl Config {
                 "timers must be positive with t2_ms >= t1_ms (RFC 3261 §17.1.1.1)",
             ));
         }
+        for (key, b) in [
+            ("presence.publish", self.presence.publish),
+            ("presence.subscribe", self.presence.subscribe),
+        ] {
+            if b.min == 0 || b.min > b.default || b.default > b.max {
+                return Err(ConfigError::new(
+                    format!("{key}_min_expires"),
+                    "need 0 < min <= default <= max",
+                ));
+            }
+        }
         if !valid_log_filter(&self.log_level) {
             return Err(ConfigError::new(
                 "log.level",
@@ -378,6 +423,11 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The presence agent's policy.
+    pub fn presence_policy(&self) -> crate::presence::agent::Policy {
+        self.presence
     }
 
     /// Whether this node serves presence for `domain` (case-insensitive).

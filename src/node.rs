@@ -18,12 +18,14 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, Listen};
 use crate::logging::BadInput;
+use crate::presence::agent::{self, Agent, Notify};
+use crate::presence::subscription::{DialogId, Path};
 use crate::router::{self, Capabilities, Decision};
 use crate::sip::response::{self, Reply};
 use crate::sip::{self, Disposition, Limits, Message, Method};
 use crate::transaction::{
-    InviteServerAction, InviteServerState, Millis, ServerInvite, ServerKey, ServerNonInvite,
-    ServerState, Timers, server_key,
+    ClientAction, ClientEvent, ClientKey, ClientNonInvite, InviteServerAction, InviteServerState,
+    Millis, ServerInvite, ServerKey, ServerNonInvite, ServerState, Timers, client_key, server_key,
 };
 use crate::transport::{Event, Inbound, Link, Settings, Target, Transports};
 
@@ -118,9 +120,18 @@ pub async fn start(config: Config) -> Result<Running, NodeError> {
     for l in &bound.local {
         tracing::info!("listening on {l}");
     }
-    tracing::info!(%admin, store = %config.db, "admin listener up");
+    tracing::info!(%admin, store = %crate::store::redact(&config.db), "admin listener up");
+    let mut caps = Capabilities::node();
+    caps.methods.extend([Method::Subscribe, Method::Publish]);
+    caps.event_packages.push(agent::PACKAGE);
+    caps.accept.push(agent::PIDF);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let core = Core {
-        caps: Capabilities::node(),
+        caps,
+        agent: Agent::new(config.presence_policy(), seed),
+        clients: HashMap::new(),
         timers: Timers {
             t1: config.t1,
             t2: config.t2,
@@ -172,9 +183,27 @@ impl Entry {
     }
 }
 
+/// A NOTIFY on its way: its client transaction and the dialog it serves.
+struct ClientEntry {
+    tx: ClientNonInvite,
+    target: Target,
+    dialog: DialogId,
+}
+
+/// What a timer deadline belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKey {
+    Server(ServerKey),
+    Client(ClientKey),
+    /// Publication and subscription expiry in the presence agent.
+    Agent,
+}
+
 struct Core {
     config: Arc<Config>,
     caps: Capabilities,
+    agent: Agent,
+    clients: HashMap<ClientKey, ClientEntry>,
     timers: Timers,
     limits: Limits,
     transports: Arc<Transports>,
@@ -182,7 +211,7 @@ struct Core {
     epoch: Instant,
     servers: HashMap<ServerKey, Entry>,
     /// Timer deadlines; stale entries are skipped when they come up.
-    deadlines: BinaryHeap<Reverse<(Millis, ServerKey)>>,
+    deadlines: BinaryHeap<Reverse<(Millis, TimerKey)>>,
     tags: u64,
     draining: bool,
 }
@@ -248,15 +277,17 @@ impl Core {
     /// Transactions still waiting on us (the TU) to answer. Completed ones
     /// only absorb retransmissions and need not hold shutdown up.
     fn in_flight(&self) -> usize {
-        self.servers
-            .values()
-            .filter(|e| match &e.tx {
-                ServerTx::NonInvite(t) => {
-                    matches!(t.state(), ServerState::Trying | ServerState::Proceeding)
-                }
-                ServerTx::Invite(t) => t.state() == InviteServerState::Proceeding,
-            })
-            .count()
+        self.clients.len()
+            + self
+                .servers
+                .values()
+                .filter(|e| match &e.tx {
+                    ServerTx::NonInvite(t) => {
+                        matches!(t.state(), ServerState::Trying | ServerState::Proceeding)
+                    }
+                    ServerTx::Invite(t) => t.state() == InviteServerState::Proceeding,
+                })
+                .count()
     }
 
     fn new_tag(&mut self) -> String {
@@ -323,8 +354,7 @@ impl Core {
         if msg.is_request() {
             self.on_request(&inbound, &msg).await;
         } else {
-            // No client transactions run yet: a response matches nothing.
-            tracing::debug!(peer = %inbound.source, status = msg.status(), "stray response dropped");
+            self.on_response(&inbound, &msg).await;
         }
     }
 
@@ -388,26 +418,55 @@ impl Core {
         } else {
             router::route(msg, &self.caps)
         };
+        let mut notifies = Vec::new();
         let answer = match decision {
             Decision::Absorb => return,
-            Decision::Answer(a) => a,
+            Decision::Answer(a) => agent::Answer {
+                status: a.status,
+                reason: a.reason.to_string(),
+                headers: a.headers,
+                to_tag: None,
+            },
+            Decision::Serve(Method::Publish) => {
+                let (a, n) = self.agent.on_publish(now.0, msg);
+                notifies = n;
+                a
+            }
+            Decision::Serve(Method::Subscribe) => {
+                let path = Path {
+                    transport: inbound.transport().as_str(),
+                    local: self
+                        .transports
+                        .local_addr(inbound.link)
+                        .unwrap_or(inbound.source),
+                    peer: inbound.source,
+                    conn: match inbound.link {
+                        Link::Tcp(id) => Some(id),
+                        Link::Udp(_) => None,
+                    },
+                    symmetric: self.config.force_rport,
+                };
+                let (a, n) = self.agent.on_subscribe(now.0, msg, path);
+                notifies = n;
+                a
+            }
             Decision::Serve(m) => {
-                // Services plug in here (presence: issue 4); none yet.
                 tracing::error!(method = m.as_str(), "no service for a routed method");
-                router::Answer {
+                agent::Answer {
                     status: 500,
-                    reason: "Server Internal Error",
+                    reason: "Server Internal Error".into(),
                     headers: Vec::new(),
+                    to_tag: None,
                 }
             }
         };
         let stamped = msg
             .top_via()
             .map(|v| response::stamp_via(v, inbound.source, self.config.force_rport));
-        let tag = self.new_tag();
+        let tag = answer.to_tag.clone().unwrap_or_else(|| self.new_tag());
         let reply = Reply {
             status: answer.status,
-            reason: answer.reason,
+            reason: &answer.reason,
             to_tag: Some(&tag),
             headers: answer.headers.clone(),
             body: None,
@@ -446,11 +505,120 @@ impl Core {
                 self.schedule(k);
             }
         }
+        // The response first, then the NOTIFYs it causes (RFC 6665 §4.2.1.1).
+        self.send_notifies(now, notifies).await;
+        self.schedule_agent();
     }
 
     fn schedule(&mut self, key: ServerKey) {
         if let Some(t) = self.servers.get(&key).and_then(Entry::poll_timeout) {
-            self.deadlines.push(Reverse((t, key)));
+            self.deadlines.push(Reverse((t, TimerKey::Server(key))));
+        }
+    }
+
+    fn schedule_client(&mut self, key: ClientKey) {
+        if let Some(t) = self.clients.get(&key).and_then(|c| c.tx.poll_timeout()) {
+            self.deadlines.push(Reverse((t, TimerKey::Client(key))));
+        }
+    }
+
+    fn schedule_agent(&mut self) {
+        if let Some(t) = self.agent.next_deadline() {
+            self.deadlines.push(Reverse((Millis(t), TimerKey::Agent)));
+        }
+    }
+
+    /// Each NOTIFY goes out in a client transaction of its own (RFC 3261
+    /// §17.1.2), retransmitted over UDP until answered or timed out. A
+    /// NOTIFY that cannot be sent counts as unanswered.
+    async fn send_notifies(&mut self, now: Millis, notifies: Vec<Notify>) {
+        let mut queue: std::collections::VecDeque<Notify> = notifies.into();
+        while let Some(n) = queue.pop_front() {
+            let Some(key) = sip::parse(&n.bytes).ok().as_ref().and_then(client_key) else {
+                tracing::error!("a NOTIFY we built has no client key");
+                continue;
+            };
+            let target = match n.transport {
+                "TCP" => Target::Tcp {
+                    conn: n.conn,
+                    addr: n.to,
+                },
+                _ => match self.transports.udp_for(n.to) {
+                    Some(socket) => Target::Udp { socket, addr: n.to },
+                    None => {
+                        queue.extend(self.agent.on_notify_result(now.0, &n.dialog, None));
+                        continue;
+                    }
+                },
+            };
+            tracing::debug!(to = %n.to, call_id = %n.dialog.call_id, last = n.last, "NOTIFY");
+            let reliable = n.transport == "TCP";
+            let tx = ClientNonInvite::new(now, n.bytes.clone(), reliable, self.timers);
+            let dialog = n.dialog.clone();
+            self.clients
+                .insert(key.clone(), ClientEntry { tx, target, dialog });
+            self.schedule_client(key.clone());
+            if let Err(e) = self.transports.send(target, n.bytes).await {
+                tracing::debug!(error = %e, "NOTIFY could not be sent");
+                if let Some(mut c) = self.clients.remove(&key) {
+                    if c.tx.on_transport_error().is_some() {
+                        queue.extend(self.agent.on_notify_result(now.0, &c.dialog, None));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A response to one of our NOTIFYs.
+    async fn on_response(&mut self, inbound: &Inbound, msg: &Message<'_>) {
+        let now = self.now();
+        let (Some(key), Some(status)) = (client_key(msg), msg.status()) else {
+            return;
+        };
+        let Some(entry) = self.clients.get_mut(&key) else {
+            tracing::debug!(peer = %inbound.source, status, "stray response dropped");
+            return;
+        };
+        let event = entry.tx.on_response(now, status);
+        let dialog = entry.dialog.clone();
+        if entry.tx.is_terminated() {
+            self.clients.remove(&key);
+        } else {
+            self.schedule_client(key);
+        }
+        if let Some(ClientEvent::Final(s)) = event {
+            let more = self.agent.on_notify_result(now.0, &dialog, Some(s));
+            self.send_notifies(now, more).await;
+            self.schedule_agent();
+        }
+    }
+
+    async fn on_client_timer(&mut self, now: Millis, key: ClientKey) {
+        let Some(entry) = self.clients.get_mut(&key) else {
+            return;
+        };
+        if entry.tx.poll_timeout().is_none_or(|t| t > now) {
+            return;
+        }
+        let target = entry.target;
+        let dialog = entry.dialog.clone();
+        match entry.tx.on_timeout(now) {
+            Some(ClientAction::Retransmit(bytes)) => {
+                self.send(target, bytes.to_vec()).await;
+            }
+            Some(ClientAction::Timeout) => {
+                // Timer F: the watcher never answered (RFC 3261 §17.1.2.2).
+                tracing::debug!(call_id = %dialog.call_id, "NOTIFY timed out");
+                let more = self.agent.on_notify_result(now.0, &dialog, None);
+                self.send_notifies(now, more).await;
+                self.schedule_agent();
+            }
+            None => {}
+        }
+        if self.clients.get(&key).is_some_and(|c| c.tx.is_terminated()) {
+            self.clients.remove(&key);
+        } else {
+            self.schedule_client(key);
         }
     }
 
@@ -459,8 +627,21 @@ impl Core {
             if *due > now {
                 break;
             }
-            let Some(Reverse((_, key))) = self.deadlines.pop() else {
+            let Some(Reverse((_, timer))) = self.deadlines.pop() else {
                 break;
+            };
+            let key = match timer {
+                TimerKey::Server(k) => k,
+                TimerKey::Client(k) => {
+                    self.on_client_timer(now, k).await;
+                    continue;
+                }
+                TimerKey::Agent => {
+                    let notifies = self.agent.on_timeout(now.0);
+                    self.send_notifies(now, notifies).await;
+                    self.schedule_agent();
+                    continue;
+                }
             };
             let Some(entry) = self.servers.get_mut(&key) else {
                 continue;

@@ -91,6 +91,7 @@ pub enum SendError {
 
 struct Conn {
     peer: SocketAddr,
+    local: Option<SocketAddr>,
     tx: mpsc::Sender<Vec<u8>>,
 }
 
@@ -233,6 +234,14 @@ impl Transports {
         Ok(self.clone().start_conn(stream, addr))
     }
 
+    /// Our address on a link: the UDP socket's, or the TCP connection's.
+    pub fn local_addr(&self, link: Link) -> Option<SocketAddr> {
+        match link {
+            Link::Udp(i) => self.udp.get(i).and_then(|s| s.local_addr().ok()),
+            Link::Tcp(id) => self.lock_conns().get(&id).and_then(|c| c.local),
+        }
+    }
+
     /// Number of open TCP connections.
     pub fn connections(&self) -> usize {
         self.open.load(Ordering::Relaxed)
@@ -250,7 +259,8 @@ impl Transports {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(256);
         self.open.fetch_add(1, Ordering::Relaxed);
-        self.lock_conns().insert(id, Conn { peer, tx });
+        let local = stream.local_addr().ok();
+        self.lock_conns().insert(id, Conn { peer, local, tx });
         self.lock_peers().insert(peer, id);
         tokio::spawn(async move {
             let (read, write) = stream.into_split();

@@ -123,7 +123,7 @@ pub fn server_key(msg: &Message<'_>) -> Option<ServerKey> {
 /// What identifies a client transaction (§17.1.3): the branch of the top
 /// Via and the CSeq method. The method tells a CANCEL, which shares the
 /// INVITE's branch, from the INVITE.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientKey {
     /// Lowercased, as in [`ServerKey::Branch`].
     pub branch: String,

@@ -1,0 +1,332 @@
+use super::*;
+use crate::presence::subscription::Path;
+use crate::sip::parse;
+
+const PIDF_OPEN: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:alice@example.com">
+  <tuple id="t1"><status><basic>open</basic></status></tuple>
+</presence>"#;
+
+const PIDF_CLOSED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:alice@example.com">
+  <tuple id="t1"><status><basic>closed</basic></status></tuple>
+</presence>"#;
+
+fn publish(extra: &str, body: &str) -> Vec<u8> {
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/pidf+xml\r\n".into()
+    };
+    format!(
+        "PUBLISH sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKp\r\nFrom: <sip:alice@example.com>;tag=p1\r\nTo: <sip:alice@example.com>\r\nCall-ID: pub1\r\nCSeq: 1 PUBLISH\r\nEvent: presence\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn subscribe(extra: &str, to_tag: &str, cseq: u32) -> Vec<u8> {
+    let to_tag = if to_tag.is_empty() {
+        String::new()
+    } else {
+        format!(";tag={to_tag}")
+    };
+    format!(
+        "SUBSCRIBE sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2:5070;branch=z9hG4bKs{cseq}\r\nFrom: <sip:bob@example.com>;tag=w1\r\nTo: <sip:alice@example.com>{to_tag}\r\nCall-ID: sub1\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:bob@192.0.2.2:5070>\r\nEvent: presence\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+fn path() -> Path {
+    Path {
+        transport: "UDP",
+        local: "198.51.100.1:5060".parse().unwrap(),
+        peer: "192.0.2.2:5070".parse().unwrap(),
+        conn: None,
+        symmetric: false,
+    }
+}
+
+fn header<'a>(a: &'a Answer, name: &str) -> Option<&'a str> {
+    a.headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn agent() -> Agent {
+    Agent::new(Policy::default(), 42)
+}
+
+fn do_publish(a: &mut Agent, now: u64, extra: &str, body: &str) -> (Answer, Vec<Notify>) {
+    let bytes = publish(extra, body);
+    let m = parse(&bytes).unwrap();
+    a.on_publish(now, &m)
+}
+
+fn do_subscribe(
+    a: &mut Agent,
+    now: u64,
+    extra: &str,
+    to_tag: &str,
+    cseq: u32,
+) -> (Answer, Vec<Notify>) {
+    let bytes = subscribe(extra, to_tag, cseq);
+    let m = parse(&bytes).unwrap();
+    a.on_subscribe(now, &m, path())
+}
+
+fn notify_body(n: &Notify) -> String {
+    let m = parse(&n.bytes).unwrap();
+    String::from_utf8(m.body.to_vec()).unwrap()
+}
+
+fn substate(n: &Notify) -> String {
+    let m = parse(&n.bytes).unwrap();
+    m.subscription_state().unwrap().to_string()
+}
+
+#[test]
+fn rfc3903_s6_publish_lifecycle() {
+    let mut a = agent();
+    let (r, _) = do_publish(&mut a, 0, "Expires: 120\r\n", PIDF_OPEN);
+    assert_eq!(r.status, 200);
+    let etag = header(&r, "SIP-ETag").unwrap().to_string();
+    assert_eq!(header(&r, "Expires"), Some("120"));
+    // refresh: If-Match, no body → new tag
+    let (r, n) = do_publish(
+        &mut a,
+        1000,
+        &format!("SIP-If-Match: {etag}\r\nExpires: 120\r\n"),
+        "",
+    );
+    assert_eq!(r.status, 200);
+    assert!(n.is_empty());
+    let etag2 = header(&r, "SIP-ETag").unwrap().to_string();
+    assert_ne!(etag, etag2);
+    // the old tag is spent: 412
+    let (r, _) = do_publish(&mut a, 2000, &format!("SIP-If-Match: {etag}\r\n"), "");
+    assert_eq!(r.status, 412);
+    // remove
+    let (r, _) = do_publish(
+        &mut a,
+        3000,
+        &format!("SIP-If-Match: {etag2}\r\nExpires: 0\r\n"),
+        "",
+    );
+    assert_eq!((r.status, header(&r, "Expires")), (200, Some("0")));
+    assert_eq!(a.publications(), 0);
+}
+
+#[test]
+fn rfc3903_s6_errors() {
+    let mut a = agent();
+    assert_eq!(
+        do_publish(&mut a, 0, "Expires: 10\r\n", PIDF_OPEN).0.status,
+        423
+    );
+    let r = do_publish(&mut a, 0, "Expires: 10\r\n", PIDF_OPEN).0;
+    assert_eq!(header(&r, "Min-Expires"), Some("60"));
+    let r = do_publish(&mut a, 0, "", "").0;
+    assert_eq!(r.status, 400, "initial without body");
+    let bytes = publish("", PIDF_OPEN);
+    let text = String::from_utf8(bytes).unwrap().replace(
+        "Content-Type: application/pidf+xml",
+        "Content-Type: text/plain",
+    );
+    let m = parse(text.as_bytes()).unwrap();
+    let r = a.on_publish(0, &m).0;
+    assert_eq!((r.status, header(&r, "Accept")), (415, Some(PIDF)));
+    let r = do_publish(&mut a, 0, "", "<presence").0;
+    assert_eq!(r.status, 400);
+    assert!(r.reason.starts_with("Bad PIDF"), "{}", r.reason);
+    let text = String::from_utf8(publish("", PIDF_OPEN))
+        .unwrap()
+        .replace("Event: presence", "Event: dialog");
+    let r = a.on_publish(0, &parse(text.as_bytes()).unwrap()).0;
+    assert_eq!(
+        (r.status, header(&r, "Allow-Events")),
+        (489, Some("presence"))
+    );
+    let r = do_publish(&mut a, 0, "Expires: 999999\r\n", PIDF_OPEN).0;
+    assert_eq!(header(&r, "Expires"), Some("7200"), "cut to the maximum");
+}
+
+#[test]
+fn rfc6665_s4_2_1_subscribe_creates_a_dialog_and_notifies_at_once() {
+    let mut a = agent();
+    let (r, n) = do_subscribe(&mut a, 0, "Expires: 600\r\n", "", 1);
+    assert_eq!(r.status, 200);
+    assert!(r.to_tag.is_some());
+    assert_eq!(header(&r, "Expires"), Some("600"));
+    assert_eq!(n.len(), 1);
+    assert!(
+        notify_body(&n[0]).contains("closed"),
+        "nothing published: a closed document"
+    );
+    assert_eq!(substate(&n[0]), "active;expires=600");
+    assert_eq!(n[0].to, "192.0.2.2:5070".parse().unwrap());
+}
+
+#[test]
+fn rfc3856_s6_6_published_state_reaches_watchers() {
+    let mut a = agent();
+    let (_, n) = do_subscribe(&mut a, 0, "", "", 1);
+    let dialog = n[0].dialog.clone();
+    let (_, n) = do_publish(&mut a, 10, "", PIDF_OPEN);
+    assert!(n.is_empty(), "the first NOTIFY is still in flight");
+    let n = a.on_notify_result(20, &dialog, Some(200));
+    assert_eq!(
+        n.len(),
+        1,
+        "the change made meanwhile goes out when it is answered"
+    );
+    assert!(notify_body(&n[0]).contains("open"));
+    assert!(a.on_notify_result(30, &dialog, Some(200)).is_empty());
+}
+
+#[test]
+fn notify_cseq_strictly_increases_and_last_state_wins() {
+    let mut a = agent();
+    let (_, n) = do_subscribe(&mut a, 0, "", "", 1);
+    let dialog = n[0].dialog.clone();
+    let mut cseqs = vec![parse(&n[0].bytes).unwrap().cseq().unwrap().seq];
+    let mut last_body = String::new();
+    let mut in_flight = true;
+    let r = do_publish(&mut a, 1, "", PIDF_OPEN).0;
+    let mut etag = header(&r, "SIP-ETag").unwrap().to_string();
+    for k in 0..50u64 {
+        let body = if k % 2 == 0 { PIDF_CLOSED } else { PIDF_OPEN };
+        let (r, n) = do_publish(&mut a, 2 + k, &format!("SIP-If-Match: {etag}\r\n"), body);
+        etag = header(&r, "SIP-ETag").unwrap().to_string();
+        assert!(n.is_empty() || !in_flight);
+        if k % 7 == 0 {
+            let n = a.on_notify_result(2 + k, &dialog, Some(200));
+            in_flight = !n.is_empty();
+            for x in &n {
+                cseqs.push(parse(&x.bytes).unwrap().cseq().unwrap().seq);
+                last_body = notify_body(x);
+            }
+        }
+    }
+    let n = a.on_notify_result(100, &dialog, Some(200));
+    for x in &n {
+        cseqs.push(parse(&x.bytes).unwrap().cseq().unwrap().seq);
+        last_body = notify_body(x);
+    }
+    assert!(cseqs.windows(2).all(|w| w[1] > w[0]), "{cseqs:?}");
+    assert!(
+        last_body.contains("open"),
+        "the last state published (k=49 is open)"
+    );
+}
+
+#[test]
+fn rfc6665_s4_2_1_4_unsubscribe_gets_a_terminated_notify() {
+    let mut a = agent();
+    let (r, n) = do_subscribe(&mut a, 0, "", "", 1);
+    let tag = r.to_tag.unwrap();
+    a.on_notify_result(1, &n[0].dialog, Some(200));
+    let (r, n) = do_subscribe(&mut a, 2, "Expires: 0\r\n", &tag, 2);
+    assert_eq!(r.status, 200);
+    assert_eq!(n.len(), 1);
+    assert!(n[0].last);
+    assert!(substate(&n[0]).starts_with("terminated"));
+    a.on_notify_result(3, &n[0].dialog, Some(200));
+    assert_eq!(a.subscriptions(), 0);
+    let (r, _) = do_subscribe(&mut a, 4, "", &tag, 3);
+    assert_eq!(r.status, 481, "the dialog is gone");
+}
+
+#[test]
+fn rfc6665_s4_2_2_expiry_sends_terminated_with_reason_timeout() {
+    let mut a = agent();
+    let (_, n) = do_subscribe(&mut a, 0, "Expires: 60\r\n", "", 1);
+    a.on_notify_result(1, &n[0].dialog, Some(200));
+    assert_eq!(a.next_deadline(), Some(60_000));
+    assert!(a.on_timeout(59_999).is_empty());
+    let n = a.on_timeout(60_000);
+    assert_eq!(n.len(), 1);
+    assert_eq!(substate(&n[0]), "terminated;reason=timeout");
+}
+
+#[test]
+fn rfc6665_s4_2_1_2_refresh_extends_and_notifies() {
+    let mut a = agent();
+    let (r, n) = do_subscribe(&mut a, 0, "Expires: 60\r\n", "", 1);
+    a.on_notify_result(1, &n[0].dialog, Some(200));
+    let (r2, n) = do_subscribe(
+        &mut a,
+        30_000,
+        "Expires: 120\r\n",
+        r.to_tag.as_deref().unwrap(),
+        2,
+    );
+    assert_eq!((r2.status, header(&r2, "Expires")), (200, Some("120")));
+    assert_eq!(substate(&n[0]), "active;expires=120");
+    assert_eq!(a.next_deadline(), Some(150_000));
+}
+
+#[test]
+fn rfc6665_s4_1_3_481_ends_the_subscription_and_timeout_is_configurable() {
+    let mut a = agent();
+    let (_, n) = do_subscribe(&mut a, 0, "", "", 1);
+    a.on_notify_result(1, &n[0].dialog, Some(481));
+    assert_eq!(a.subscriptions(), 0);
+    let mut keep = Agent::new(
+        Policy {
+            end_on_notify_timeout: false,
+            ..Policy::default()
+        },
+        1,
+    );
+    let (_, n) = do_subscribe(&mut keep, 0, "", "", 1);
+    keep.on_notify_result(1, &n[0].dialog, None);
+    assert_eq!(
+        keep.subscriptions(),
+        1,
+        "kept after a timeout when configured so"
+    );
+    let mut end = agent();
+    let (_, n) = do_subscribe(&mut end, 0, "", "", 1);
+    end.on_notify_result(1, &n[0].dialog, None);
+    assert_eq!(end.subscriptions(), 0);
+}
+
+#[test]
+fn rfc3856_s6_3_accept_without_pidf_is_406_and_bad_event_489() {
+    let mut a = agent();
+    assert_eq!(
+        do_subscribe(&mut a, 0, "Accept: text/plain\r\n", "", 1)
+            .0
+            .status,
+        406
+    );
+    let text = String::from_utf8(subscribe("", "", 1))
+        .unwrap()
+        .replace("Event: presence", "Event: dialog");
+    let r = a
+        .on_subscribe(0, &parse(text.as_bytes()).unwrap(), path())
+        .0;
+    assert_eq!(r.status, 489);
+    assert_eq!(
+        do_subscribe(&mut a, 0, "Expires: 5\r\n", "", 1).0.status,
+        423
+    );
+}
+
+#[test]
+fn rfc3903_s6_expired_publication_notifies_watchers() {
+    let mut a = agent();
+    let (_, n) = do_subscribe(&mut a, 0, "Expires: 3600\r\n", "", 1);
+    a.on_notify_result(1, &n[0].dialog, Some(200));
+    let (_, n) = do_publish(&mut a, 2, "Expires: 60\r\n", PIDF_OPEN);
+    a.on_notify_result(3, &n[0].dialog, Some(200));
+    let n = a.on_timeout(60_002);
+    assert_eq!(n.len(), 1);
+    assert!(
+        notify_body(&n[0]).contains("closed"),
+        "{}",
+        notify_body(&n[0])
+    );
+}

@@ -1,0 +1,313 @@
+//! Presence on one node, end to end against the real binary over UDP:
+//! a watcher subscribes (RFC 6665, RFC 3856), a publisher publishes (RFC
+//! 3903), and the watcher's NOTIFYs carry the published states in order.
+
+#[path = "support/node.rs"]
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use presencecloud::sip::{Message, parse};
+use support::Node;
+
+const CONFIG: &str = "[log]\nlevel = \"warn\"\n";
+
+fn pidf(basic: &str, note: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:alice@example.com\">\n<tuple id=\"phone\"><status><basic>{basic}</basic></status><note>{note}</note></tuple>\n</presence>\n"
+    )
+}
+
+/// A phone on a UDP socket: sends requests, answers NOTIFYs with 200.
+struct Phone {
+    sock: UdpSocket,
+    node: SocketAddr,
+    cseq: u32,
+    notifies: Vec<Vec<u8>>,
+}
+
+impl Phone {
+    fn new(node: SocketAddr) -> Phone {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        Phone {
+            sock,
+            node,
+            cseq: 0,
+            notifies: Vec::new(),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.sock.local_addr().unwrap()
+    }
+
+    /// Sends a request and waits for its final response, answering (and
+    /// keeping) any NOTIFY that arrives meanwhile.
+    fn request(
+        &mut self,
+        method: &str,
+        call_id: &str,
+        to_tag: Option<&str>,
+        extra: &str,
+        body: &str,
+    ) -> Vec<u8> {
+        self.cseq += 1;
+        let me = self.addr();
+        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        let ct = if body.is_empty() {
+            String::new()
+        } else {
+            "Content-Type: application/pidf+xml\r\n".into()
+        };
+        let branch = format!("z9hG4bK{call_id}{}", self.cseq);
+        let req = format!(
+            "{method} sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{call_id}@example.com>;tag=ft{call_id}\r\nTo: <sip:alice@example.com>{to_tag}\r\nCall-ID: {call_id}\r\nCSeq: {} {method}\r\nContact: <sip:{call_id}@{me}>\r\nEvent: presence\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
+            self.cseq,
+            body.len()
+        );
+        self.sock.send_to(req.as_bytes(), self.node).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let bytes = self.recv(deadline).expect("a final response");
+            let m = parse(&bytes).unwrap();
+            if m.is_request() {
+                continue;
+            }
+            if m.call_id() == Some(call_id) && m.status().is_some_and(|s| s >= 200) {
+                return bytes;
+            }
+        }
+    }
+
+    /// The next datagram; NOTIFYs are answered 200 and kept.
+    fn recv(&mut self, deadline: Instant) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.sock.set_read_timeout(Some(left)).unwrap();
+            let Ok((n, from)) = self.sock.recv_from(&mut buf) else {
+                return None;
+            };
+            let bytes = buf[..n].to_vec();
+            let Ok(m) = parse(&bytes) else { continue };
+            if m.method().is_some_and(|x| x.as_str() == "NOTIFY") {
+                self.sock.send_to(&ok(&m), from).unwrap();
+                self.notifies.push(bytes.clone());
+            }
+            return Some(bytes);
+        }
+    }
+
+    /// Keeps answering NOTIFYs until `done` holds for the list or time is up.
+    fn notifies_until(&mut self, wait: Duration, done: impl Fn(&[Vec<u8>]) -> bool) {
+        let deadline = Instant::now() + wait;
+        while !done(&self.notifies) {
+            if self.recv(deadline).is_none() {
+                return;
+            }
+        }
+    }
+}
+
+/// A 200 to a request, copying what RFC 3261 §8.2.6.2 asks.
+fn ok(m: &Message<'_>) -> Vec<u8> {
+    presencecloud::sip::response::build(
+        m,
+        None,
+        &presencecloud::sip::response::Reply {
+            status: 200,
+            reason: "OK",
+            to_tag: None,
+            headers: vec![],
+            body: None,
+        },
+    )
+}
+
+fn header(bytes: &[u8], f: impl Fn(&Message<'_>) -> Option<String>) -> Option<String> {
+    f(&parse(bytes).unwrap())
+}
+
+fn body(bytes: &[u8]) -> String {
+    String::from_utf8(parse(bytes).unwrap().body.to_vec()).unwrap()
+}
+
+#[test]
+fn rfc3856_subscribe_publish_notify_unsubscribe() {
+    let node = Node::start("presence-flow", CONFIG, &[]);
+    let mut watcher = Phone::new(node.udp);
+    let mut publisher = Phone::new(node.udp);
+    let r = watcher.request("SUBSCRIBE", "w1", None, "Expires: 600\r\n", "");
+    let m = parse(&r).unwrap();
+    assert_eq!(m.status(), Some(200));
+    assert_eq!(m.expires(), Some(600));
+    let tag = m.to().unwrap().tag().unwrap().to_string();
+    watcher.notifies_until(Duration::from_secs(5), |n| !n.is_empty());
+    assert_eq!(watcher.notifies.len(), 1);
+    let first = &watcher.notifies[0];
+    assert!(
+        body(first).contains("closed"),
+        "nothing published yet: {}",
+        body(first)
+    );
+    assert_eq!(
+        header(first, |m| m.subscription_state().map(|s| s.to_string())),
+        Some("active;expires=600".into())
+    );
+
+    let r = publisher.request(
+        "PUBLISH",
+        "p1",
+        None,
+        "Expires: 120\r\n",
+        &pidf("open", "hello"),
+    );
+    let m = parse(&r).unwrap();
+    assert_eq!(m.status(), Some(200));
+    let etag = m.sip_etag().unwrap().to_string();
+    watcher.notifies_until(Duration::from_secs(5), |n| n.len() >= 2);
+    assert!(body(&watcher.notifies[1]).contains("open"));
+    assert!(body(&watcher.notifies[1]).contains("hello"));
+
+    // modify, then remove: each reaches the watcher
+    let r = publisher.request(
+        "PUBLISH",
+        "p1",
+        None,
+        &format!("SIP-If-Match: {etag}\r\n"),
+        &pidf("closed", "bye"),
+    );
+    let etag = parse(&r).unwrap().sip_etag().unwrap().to_string();
+    watcher.notifies_until(Duration::from_secs(5), |n| n.len() >= 3);
+    assert!(body(&watcher.notifies[2]).contains("bye"));
+    let r = publisher.request(
+        "PUBLISH",
+        "p1",
+        None,
+        &format!("SIP-If-Match: {etag}\r\nExpires: 0\r\n"),
+        "",
+    );
+    assert_eq!(parse(&r).unwrap().status(), Some(200));
+    let r = publisher.request(
+        "PUBLISH",
+        "p1",
+        None,
+        &format!("SIP-If-Match: {etag}\r\n"),
+        "",
+    );
+    assert_eq!(
+        parse(&r).unwrap().status(),
+        Some(412),
+        "RFC 3903: a spent entity-tag"
+    );
+
+    let r = watcher.request("SUBSCRIBE", "w1", Some(&tag), "Expires: 0\r\n", "");
+    assert_eq!(parse(&r).unwrap().status(), Some(200));
+    watcher.notifies_until(Duration::from_secs(5), |n| {
+        n.last().is_some_and(|b| {
+            body(b).is_empty() && String::from_utf8_lossy(b).contains("terminated")
+        })
+    });
+    let last = watcher.notifies.last().unwrap();
+    assert!(String::from_utf8_lossy(last).contains("Subscription-State: terminated"));
+    let cseqs: Vec<u32> = watcher
+        .notifies
+        .iter()
+        .map(|b| parse(b).unwrap().cseq().unwrap().seq)
+        .collect();
+    assert!(
+        cseqs.windows(2).all(|w| w[1] > w[0]),
+        "NOTIFY CSeq strictly increases: {cseqs:?}"
+    );
+}
+
+/// RFC 6665 §4.2.2 and the order the issue asks for: 1,000 PUBLISHes of
+/// alternating states, fired as fast as possible; every NOTIFY carries a
+/// published state and the last NOTIFY carries the last one.
+#[test]
+fn a_thousand_publishes_keep_their_order() {
+    let node = Node::start("presence-order", CONFIG, &[]);
+    let mut watchers: Vec<Phone> = (0..3).map(|_| Phone::new(node.udp)).collect();
+    for (k, w) in watchers.iter_mut().enumerate() {
+        let r = w.request("SUBSCRIBE", &format!("ow{k}"), None, "Expires: 600\r\n", "");
+        assert_eq!(parse(&r).unwrap().status(), Some(200));
+    }
+    // The publisher pipelines: it sends the next PUBLISH as soon as the last
+    // one's 200 gives it the new entity-tag.
+    let mut publisher = Phone::new(node.udp);
+    let r = publisher.request(
+        "PUBLISH",
+        "op",
+        None,
+        "Expires: 600\r\n",
+        &pidf("open", "state-0"),
+    );
+    let mut etag = parse(&r).unwrap().sip_etag().unwrap().to_string();
+    let mut published = vec!["state-0".to_string()];
+    for k in 1..1000 {
+        let basic = if k % 2 == 0 { "open" } else { "closed" };
+        let note = format!("state-{k}");
+        let r = publisher.request(
+            "PUBLISH",
+            "op",
+            None,
+            &format!("SIP-If-Match: {etag}\r\n"),
+            &pidf(basic, &note),
+        );
+        let m = parse(&r).unwrap();
+        assert_eq!(m.status(), Some(200), "PUBLISH {k}");
+        etag = m.sip_etag().unwrap().to_string();
+        published.push(note);
+    }
+    let last = published.last().unwrap().clone();
+    for w in &mut watchers {
+        w.notifies_until(Duration::from_secs(10), |n| {
+            n.last()
+                .is_some_and(|b| body(b).contains(&format!(">{last}<")))
+        });
+        assert!(!w.notifies.is_empty());
+        let mut seen_index = 0usize;
+        for n in &w.notifies {
+            let b = body(n);
+            if b.contains("<basic>closed</basic>") && !b.contains("state-") {
+                continue; // the first NOTIFY, before anything was published
+            }
+            let note = published
+                .iter()
+                .position(|p| b.contains(&format!(">{p}<")))
+                .unwrap_or_else(|| panic!("a NOTIFY with a state never published: {b}"));
+            assert!(
+                note >= seen_index,
+                "NOTIFYs went back in time: {note} after {seen_index}"
+            );
+            seen_index = note;
+        }
+        assert_eq!(
+            seen_index,
+            published.len() - 1,
+            "the last NOTIFY carries the last state"
+        );
+    }
+}
+
+#[test]
+fn options_now_lists_the_presence_package() {
+    let node = Node::start("presence-options", CONFIG, &[]);
+    let mut phone = Phone::new(node.udp);
+    let r = phone.request("OPTIONS", "opt", None, "", "");
+    let text = String::from_utf8_lossy(&r);
+    assert!(
+        text.contains("\r\nAllow: OPTIONS, SUBSCRIBE, PUBLISH\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("\r\nAllow-Events: presence\r\n"), "{text}");
+    assert!(
+        text.contains("\r\nAccept: application/pidf+xml\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("\r\nSupported: "), "{text}");
+}
