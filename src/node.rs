@@ -18,11 +18,15 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, Listen};
 use crate::logging::BadInput;
-use crate::presence::agent::{self, Agent, Notify};
-use crate::presence::subscription::{DialogId, Path};
+use crate::presence::agent::{self, Agent, Change, Notify};
+use crate::presence::pidf;
+use crate::presence::publication::Publication;
+use crate::presence::subscription::{Dialog, DialogId, Path, State};
 use crate::router::{self, Capabilities, Decision};
 use crate::sip::response::{self, Reply};
 use crate::sip::{self, Disposition, Limits, Message, Method};
+use crate::store::batch::{BatchConfig, Writer};
+use crate::store::{self, Store, StoreError};
 use crate::transaction::{
     ClientAction, ClientEvent, ClientKey, ClientNonInvite, InviteServerAction, InviteServerState,
     Millis, ServerInvite, ServerKey, ServerNonInvite, ServerState, Timers, client_key, server_key,
@@ -33,6 +37,8 @@ use crate::transport::{Event, Inbound, Link, Settings, Target, Transports};
 pub enum NodeError {
     #[error("{0}")]
     Bind(std::io::Error),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
     #[error("admin listener on {addr}: {source}")]
     Admin {
         addr: SocketAddr,
@@ -102,6 +108,11 @@ pub async fn start(config: Config) -> Result<Running, NodeError> {
         idle_timeout: config.tcp_idle_timeout,
         max_connections: config.tcp_max_connections,
     };
+    // The store first: a node that cannot keep its state does not start.
+    let store = Store::open(&config.db).await?;
+    let writer = Writer::spawn(store.clone(), BatchConfig::default())?;
+    let kept_publications = store.all_publications().await?;
+    let kept_subscriptions = store.subscriptions().await?;
     let bound = Transports::bind(
         &config.listen,
         settings,
@@ -125,10 +136,17 @@ pub async fn start(config: Config) -> Result<Running, NodeError> {
     caps.methods.extend([Method::Subscribe, Method::Publish]);
     caps.event_packages.push(agent::PACKAGE);
     caps.accept.push(agent::PIDF);
-    let seed = std::time::SystemTime::now()
+    let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+        .unwrap_or_default();
+    let seed = wall.as_nanos() as u64;
+    let epoch_unix = wall.as_millis() as u64;
+    let restored = restore(&config, &bound.local, kept_publications, kept_subscriptions);
     let core = Core {
+        store,
+        writer,
+        restored: Some(restored),
+        epoch_unix,
         caps,
         agent: Agent::new(config.presence_policy(), seed),
         clients: HashMap::new(),
@@ -203,6 +221,14 @@ struct Core {
     config: Arc<Config>,
     caps: Capabilities,
     agent: Agent,
+    store: Store,
+    writer: Writer,
+    /// State read from the store at start, handed to the agent when the
+    /// core runs.
+    restored: Option<Restored>,
+    /// Wall-clock milliseconds at `epoch`: the agent's time (publication
+    /// and subscription expiry are kept in the store as wall-clock times).
+    epoch_unix: u64,
     clients: HashMap<ClientKey, ClientEntry>,
     timers: Timers,
     limits: Limits,
@@ -221,6 +247,28 @@ impl Core {
         Millis(self.epoch.elapsed().as_millis() as u64)
     }
 
+    fn unix_now(&self) -> u64 {
+        self.epoch_unix + self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Hands what the agent changed to the batched writer (DESIGN.md,
+    /// "Storage": writes never wait for the database).
+    async fn persist(&mut self) {
+        for change in self.agent.take_changes() {
+            let write = match change {
+                Change::Publication(p) => store::Write::PutPublication(publication_row(&p)),
+                Change::PublicationGone(etag) => store::Write::RemovePublication { etag },
+                Change::Subscription(d) => store::Write::PutSubscription(subscription_row(&d)),
+                Change::SubscriptionGone(id) => {
+                    store::Write::RemoveSubscription { id: row_id(&id) }
+                }
+            };
+            if let Err(e) = self.writer.write(write).await {
+                tracing::error!(error = %e, "state not persisted");
+            }
+        }
+    }
+
     fn instant(&self, m: Millis) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.epoch + Duration::from_millis(m.0))
     }
@@ -232,6 +280,21 @@ impl Core {
         transport_stop: watch::Sender<bool>,
     ) {
         let mut drain_deadline: Option<tokio::time::Instant> = None;
+        if let Some(r) = self.restored.take() {
+            let now = self.unix_now();
+            tracing::info!(
+                publications = r.publications.len(),
+                subscriptions = r.dialogs.len(),
+                "state restored from the store"
+            );
+            let notifies = self
+                .agent
+                .restore(now, r.publications, r.dialogs, RESTART_CSEQ_GAP);
+            let now = self.now();
+            self.send_notifies(now, notifies).await;
+            self.persist().await;
+            self.schedule_agent();
+        }
         loop {
             let next = self
                 .deadlines
@@ -268,8 +331,13 @@ impl Core {
                 }
             }
         }
-        // Nothing in the store yet to flush; the transports stop last so the
-        // final responses are out.
+        // Everything acknowledged reaches the store before we exit; the
+        // transports stop last so the final responses are out.
+        self.persist().await;
+        if let Err(e) = self.writer.close().await {
+            tracing::error!(error = %e, "state not fully flushed at shutdown");
+        }
+        self.store.close().await;
         let _ = transport_stop.send(true);
         tracing::info!(open_transactions = self.servers.len(), "stopped");
     }
@@ -428,7 +496,7 @@ impl Core {
                 to_tag: None,
             },
             Decision::Serve(Method::Publish) => {
-                let (a, n) = self.agent.on_publish(now.0, msg);
+                let (a, n) = self.agent.on_publish(self.unix_now(), msg);
                 notifies = n;
                 a
             }
@@ -446,7 +514,7 @@ impl Core {
                     },
                     symmetric: self.config.force_rport,
                 };
-                let (a, n) = self.agent.on_subscribe(now.0, msg, path);
+                let (a, n) = self.agent.on_subscribe(self.unix_now(), msg, path);
                 notifies = n;
                 a
             }
@@ -507,6 +575,7 @@ impl Core {
         }
         // The response first, then the NOTIFYs it causes (RFC 6665 §4.2.1.1).
         self.send_notifies(now, notifies).await;
+        self.persist().await;
         self.schedule_agent();
     }
 
@@ -524,7 +593,8 @@ impl Core {
 
     fn schedule_agent(&mut self) {
         if let Some(t) = self.agent.next_deadline() {
-            self.deadlines.push(Reverse((Millis(t), TimerKey::Agent)));
+            let relative = Millis(t.saturating_sub(self.epoch_unix));
+            self.deadlines.push(Reverse((relative, TimerKey::Agent)));
         }
     }
 
@@ -546,7 +616,10 @@ impl Core {
                 _ => match self.transports.udp_for(n.to) {
                     Some(socket) => Target::Udp { socket, addr: n.to },
                     None => {
-                        queue.extend(self.agent.on_notify_result(now.0, &n.dialog, None));
+                        queue.extend(
+                            self.agent
+                                .on_notify_result(self.unix_now(), &n.dialog, None),
+                        );
                         continue;
                     }
                 },
@@ -562,7 +635,10 @@ impl Core {
                 tracing::debug!(error = %e, "NOTIFY could not be sent");
                 if let Some(mut c) = self.clients.remove(&key) {
                     if c.tx.on_transport_error().is_some() {
-                        queue.extend(self.agent.on_notify_result(now.0, &c.dialog, None));
+                        queue.extend(
+                            self.agent
+                                .on_notify_result(self.unix_now(), &c.dialog, None),
+                        );
                     }
                 }
             }
@@ -587,8 +663,11 @@ impl Core {
             self.schedule_client(key);
         }
         if let Some(ClientEvent::Final(s)) = event {
-            let more = self.agent.on_notify_result(now.0, &dialog, Some(s));
+            let more = self
+                .agent
+                .on_notify_result(self.unix_now(), &dialog, Some(s));
             self.send_notifies(now, more).await;
+            self.persist().await;
             self.schedule_agent();
         }
     }
@@ -609,8 +688,9 @@ impl Core {
             Some(ClientAction::Timeout) => {
                 // Timer F: the watcher never answered (RFC 3261 §17.1.2.2).
                 tracing::debug!(call_id = %dialog.call_id, "NOTIFY timed out");
-                let more = self.agent.on_notify_result(now.0, &dialog, None);
+                let more = self.agent.on_notify_result(self.unix_now(), &dialog, None);
                 self.send_notifies(now, more).await;
+                self.persist().await;
                 self.schedule_agent();
             }
             None => {}
@@ -637,8 +717,9 @@ impl Core {
                     continue;
                 }
                 TimerKey::Agent => {
-                    let notifies = self.agent.on_timeout(now.0);
+                    let notifies = self.agent.on_timeout(self.unix_now());
                     self.send_notifies(now, notifies).await;
+                    self.persist().await;
                     self.schedule_agent();
                     continue;
                 }
@@ -674,5 +755,136 @@ impl Core {
                 self.schedule(key);
             }
         }
+    }
+}
+
+/// How far NOTIFY CSeq numbers jump after a restart: more than a node sends
+/// on one dialog within the store's flush interval, so numbers stay above
+/// any NOTIFY sent after the last flush (RFC 3261 §12.2.1.1).
+const RESTART_CSEQ_GAP: u32 = 1000;
+
+/// State read back from the store.
+struct Restored {
+    publications: Vec<Publication<pidf::Presence>>,
+    dialogs: Vec<Dialog>,
+}
+
+fn row_id(id: &DialogId) -> String {
+    format!("{};{};{}", id.call_id, id.local_tag, id.remote_tag)
+}
+
+fn publication_row(p: &Publication<pidf::Presence>) -> store::Publication {
+    store::Publication {
+        etag: p.etag.clone(),
+        presentity: p.presentity.clone(),
+        event: agent::PACKAGE.into(),
+        content_type: p.content_type.clone(),
+        body: p.body.clone(),
+        expires_at_ms: p.expires_at as i64,
+        created_seq: p.seq as i64,
+    }
+}
+
+fn subscription_row(d: &Dialog) -> store::Subscription {
+    store::Subscription {
+        id: row_id(&d.id),
+        event: d.event.clone(),
+        presentity: d.presentity.clone(),
+        watcher: d.watcher.clone(),
+        call_id: d.id.call_id.clone(),
+        local_tag: d.id.local_tag.clone(),
+        remote_tag: d.id.remote_tag.clone(),
+        local_cseq: i64::from(d.local_cseq),
+        remote_cseq: i64::from(d.remote_cseq),
+        route_set: d.route_set.clone(),
+        contact: d.remote_target.clone(),
+        transport: d.path.transport.into(),
+        peer: d.path.peer.to_string(),
+        expires_at_ms: d.expires_at as i64,
+        state: match d.state {
+            State::Pending => "pending",
+            State::Active => "active",
+            State::Terminated => "terminated",
+        }
+        .into(),
+        created_ms: 0,
+    }
+}
+
+/// Rows back into the agent's types. The dialog's own URIs are not kept:
+/// they are rebuilt from the AORs (watchers match NOTIFYs by Call-ID and
+/// tags, RFC 3261 §12.2.2). Our address is the first listener of the
+/// dialog's transport.
+fn restore(
+    config: &Config,
+    local: &[Listen],
+    publications: Vec<store::Publication>,
+    subscriptions: Vec<store::Subscription>,
+) -> Restored {
+    let publications = publications
+        .into_iter()
+        .filter_map(|row| match pidf::parse(&row.body) {
+            Ok(document) => Some(Publication {
+                presentity: row.presentity,
+                etag: row.etag,
+                content_type: row.content_type,
+                body: row.body,
+                document,
+                expires_at: row.expires_at_ms.max(0) as u64,
+                seq: row.created_seq.max(0) as u64,
+            }),
+            Err(e) => {
+                tracing::warn!(etag = %row.etag, error = %e, "stored publication unreadable, dropped");
+                None
+            }
+        })
+        .collect();
+    let dialogs = subscriptions
+        .into_iter()
+        .filter_map(|row| {
+            let transport: &'static str = if row.transport == "TCP" { "TCP" } else { "UDP" };
+            let wanted = if transport == "TCP" {
+                crate::config::Transport::Tcp
+            } else {
+                crate::config::Transport::Udp
+            };
+            let local = local.iter().find(|l| l.transport == wanted)?.addr;
+            let peer = row.peer.parse().ok()?;
+            Some(Dialog {
+                id: DialogId {
+                    call_id: row.call_id,
+                    local_tag: row.local_tag,
+                    remote_tag: row.remote_tag,
+                },
+                event: row.event,
+                local_uri: format!("sip:{}", row.presentity),
+                remote_uri: format!("sip:{}", row.watcher),
+                presentity: row.presentity,
+                watcher: row.watcher,
+                remote_target: row.contact,
+                route_set: row.route_set,
+                local_cseq: u32::try_from(row.local_cseq).unwrap_or(u32::MAX - RESTART_CSEQ_GAP),
+                remote_cseq: u32::try_from(row.remote_cseq).unwrap_or(0),
+                expires_at: row.expires_at_ms.max(0) as u64,
+                state: match row.state.as_str() {
+                    "pending" => State::Pending,
+                    "terminated" => State::Terminated,
+                    _ => State::Active,
+                },
+                path: Path {
+                    transport,
+                    local,
+                    peer,
+                    conn: None,
+                    symmetric: config.force_rport,
+                },
+                in_flight: false,
+                dirty: false,
+            })
+        })
+        .collect();
+    Restored {
+        publications,
+        dialogs,
     }
 }

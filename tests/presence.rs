@@ -311,3 +311,132 @@ fn options_now_lists_the_presence_package() {
     );
     assert!(text.contains("\r\nSupported: "), "{text}");
 }
+
+fn substate(bytes: &[u8]) -> String {
+    parse(bytes)
+        .unwrap()
+        .subscription_state()
+        .unwrap()
+        .to_string()
+}
+
+/// RFC 6665 §4.2.2 and the store's promise (DESIGN.md, "Storage"): after
+/// SIGKILL and a restart on the same database, the watcher's old dialog
+/// carries on, with NOTIFY CSeq numbers above the ones it saw.
+#[test]
+fn restart_after_sigkill_keeps_the_dialog() {
+    let dir = support::scratch("restart-kill-db");
+    let db = format!("sqlite://{}", dir.join("state.db").display());
+    let mut a = Node::start_with_db("restart-a", CONFIG, &db, &[]);
+    let mut watcher = Phone::new(a.udp);
+    let mut publisher = Phone::new(a.udp);
+    let r = watcher.request("SUBSCRIBE", "rw", None, "Expires: 600\r\n", "");
+    let local_tag = parse(&r).unwrap().to().unwrap().tag().unwrap().to_string();
+    publisher.request(
+        "PUBLISH",
+        "rp",
+        None,
+        "Expires: 600\r\n",
+        &pidf("open", "before"),
+    );
+    watcher.notifies_until(Duration::from_secs(5), |n| n.len() >= 2);
+    let seen = parse(watcher.notifies.last().unwrap())
+        .unwrap()
+        .cseq()
+        .unwrap()
+        .seq;
+    // Past the flush interval, then no chance to flush at all.
+    std::thread::sleep(Duration::from_millis(500));
+    a.kill();
+
+    let b = Node::start_with_db("restart-b", CONFIG, &db, &[]);
+    publisher.node = b.udp;
+    let r = publisher.request(
+        "PUBLISH",
+        "rp2",
+        None,
+        "Expires: 600\r\n",
+        &pidf("closed", "after"),
+    );
+    assert_eq!(parse(&r).unwrap().status(), Some(200));
+    let before = watcher.notifies.len();
+    watcher.notifies_until(Duration::from_secs(5), |n| {
+        n.len() > before && body(n.last().unwrap()).contains("after")
+    });
+    let last = parse(watcher.notifies.last().unwrap()).unwrap();
+    assert_eq!(last.call_id(), Some("rw"), "the old dialog");
+    assert_eq!(last.from().unwrap().tag(), Some(local_tag.as_str()));
+    assert!(
+        last.cseq().unwrap().seq > seen,
+        "{} > {seen}",
+        last.cseq().unwrap().seq
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A subscription that expired while the node was down ends with
+/// `terminated;reason=timeout` at start, not with an empty NOTIFY.
+#[test]
+fn subscriptions_expired_while_down_end_at_start() {
+    let dir = support::scratch("restart-expired-db");
+    let db = format!("sqlite://{}", dir.join("state.db").display());
+    let config = "[log]\nlevel = \"warn\"\n[presence]\nsubscribe_min_expires = 1\nsubscribe_default_expires = 1\n";
+    let mut a = Node::start_with_db("expired-a", config, &db, &[]);
+    let mut watcher = Phone::new(a.udp);
+    let r = watcher.request("SUBSCRIBE", "ew", None, "Expires: 2\r\n", "");
+    assert_eq!(parse(&r).unwrap().expires(), Some(2));
+    watcher.notifies_until(Duration::from_secs(5), |n| !n.is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    a.kill();
+    std::thread::sleep(Duration::from_millis(2500));
+    let _b = Node::start_with_db("expired-b", config, &db, &[]);
+    watcher.notifies_until(Duration::from_secs(5), |n| n.len() >= 2);
+    let last = watcher.notifies.last().expect("a NOTIFY at start");
+    assert_eq!(substate(last), "terminated;reason=timeout");
+    assert_eq!(parse(last).unwrap().call_id(), Some("ew"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Nothing acknowledged is lost on a clean shutdown: a PUBLISH answered just
+/// before SIGTERM is there after the restart.
+#[test]
+fn clean_shutdown_loses_nothing() {
+    let dir = support::scratch("restart-clean-db");
+    let db = format!("sqlite://{}", dir.join("state.db").display());
+    let mut a = Node::start_with_db("clean-a", CONFIG, &db, &[]);
+    let mut publisher = Phone::new(a.udp);
+    for k in 0..20 {
+        let r = publisher.request(
+            "PUBLISH",
+            &format!("cp{k}"),
+            None,
+            "Expires: 600\r\n",
+            &pidf("open", &format!("kept-{k}")),
+        );
+        assert_eq!(parse(&r).unwrap().status(), Some(200));
+    }
+    assert!(a.terminate().success());
+    // Every one of the 20 acknowledged publications is in the database.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let kept = rt.block_on(async {
+        let store = presencecloud::store::Store::open(&db).await.unwrap();
+        let n = store.all_publications().await.unwrap().len();
+        store.close().await;
+        n
+    });
+    assert_eq!(kept, 20);
+    let b = Node::start_with_db("clean-b", CONFIG, &db, &[]);
+    let mut watcher = Phone::new(b.udp);
+    watcher.request("SUBSCRIBE", "cw", None, "", "");
+    watcher.notifies_until(Duration::from_secs(5), |n| !n.is_empty());
+    let doc = body(&watcher.notifies[0]);
+    // All publish tuple "phone": the newest wins the composition.
+    assert!(
+        doc.contains("kept-19"),
+        "the last publication survived: {doc}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::pidf;
-use super::publication::{Outcome, Publications, Request};
+use super::publication::{Outcome, Publication, Publications, Request};
 use super::subscription::{Dialog, DialogId, Path, State};
 use crate::sip::{Message, Uri};
 
@@ -92,8 +92,18 @@ pub struct Notify {
     pub last: bool,
 }
 
+/// A change of state the node must persist (DESIGN.md, "Storage").
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Publication(Publication<pidf::Presence>),
+    PublicationGone(String),
+    Subscription(Dialog),
+    SubscriptionGone(DialogId),
+}
+
 pub struct Agent {
     policy: Policy,
+    changes: Vec<Change>,
     publications: Publications<pidf::Presence>,
     dialogs: HashMap<DialogId, Dialog>,
     watchers: HashMap<String, BTreeSet<DialogId>>,
@@ -123,6 +133,7 @@ impl Agent {
     pub fn new(policy: Policy, seed: u64) -> Self {
         Agent {
             policy,
+            changes: Vec::new(),
             publications: Publications::new(seed),
             dialogs: HashMap::new(),
             watchers: HashMap::new(),
@@ -130,6 +141,56 @@ impl Agent {
             seed,
             counter: 0,
         }
+    }
+
+    /// What changed since the last call, in order, for the store.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Keeps a dialog and records it for the store.
+    fn save(&mut self, dialog: Dialog) {
+        self.changes.push(Change::Subscription(dialog.clone()));
+        self.dialogs.insert(dialog.id.clone(), dialog);
+    }
+
+    /// Puts back the state a store kept across a restart (RFC 6665 §4.2.2:
+    /// subscriptions survive a notifier restart). Subscriptions that
+    /// expired meanwhile end with `terminated;reason=timeout` now, not with
+    /// an empty NOTIFY. NOTIFY CSeq numbers resume `cseq_gap` above the
+    /// stored ones, to stay above any NOTIFY sent after the last flush.
+    pub fn restore(
+        &mut self,
+        now: u64,
+        publications: Vec<Publication<pidf::Presence>>,
+        dialogs: Vec<Dialog>,
+        cseq_gap: u32,
+    ) -> Vec<Notify> {
+        for p in publications {
+            if p.expires_at > now {
+                self.publications.restore(p);
+            } else {
+                self.changes.push(Change::PublicationGone(p.etag));
+            }
+        }
+        let mut out = Vec::new();
+        for mut d in dialogs {
+            d.local_cseq = d.local_cseq.saturating_add(cseq_gap);
+            d.in_flight = false;
+            d.dirty = false;
+            if d.state == State::Terminated || d.expires_at <= now {
+                d.state = State::Terminated;
+                out.push(self.notify_now(now, &mut d, Some("timeout")));
+                self.closing.insert(d.id.clone());
+            } else {
+                self.watchers
+                    .entry(d.presentity.clone())
+                    .or_default()
+                    .insert(d.id.clone());
+            }
+            self.save(d);
+        }
+        out
     }
 
     fn unique(&mut self, prefix: &str) -> String {
@@ -224,22 +285,36 @@ impl Agent {
                 expires,
             },
         };
+        let old_etag = req.sip_if_match().map(str::to_string);
         match self.publications.apply(now, &presentity, request) {
             Outcome::Accepted {
                 presentity,
                 etag,
                 expires,
                 changed,
-            } => Ok((
-                Answer::new(200, "OK")
-                    .with("SIP-ETag", etag)
-                    .with("Expires", expires.to_string()),
-                changed.then_some(presentity),
-            )),
-            Outcome::Removed { presentity } => Ok((
-                Answer::new(200, "OK").with("Expires", "0"),
-                Some(presentity),
-            )),
+            } => {
+                if let Some(old) = old_etag {
+                    self.changes.push(Change::PublicationGone(old));
+                }
+                if let Some(p) = self.publications.get(&etag) {
+                    self.changes.push(Change::Publication(p.clone()));
+                }
+                Ok((
+                    Answer::new(200, "OK")
+                        .with("SIP-ETag", etag)
+                        .with("Expires", expires.to_string()),
+                    changed.then_some(presentity),
+                ))
+            }
+            Outcome::Removed { presentity } => {
+                if let Some(old) = old_etag {
+                    self.changes.push(Change::PublicationGone(old));
+                }
+                Ok((
+                    Answer::new(200, "OK").with("Expires", "0"),
+                    Some(presentity),
+                ))
+            }
             Outcome::UnknownEtag | Outcome::WrongPresentity => {
                 Err(Answer::new(412, "Conditional Request Failed"))
             }
@@ -349,16 +424,13 @@ impl Agent {
         if expires == 0 {
             dialog.state = State::Terminated;
             let notify = self.notify_now(now, &mut dialog, Some("timeout"));
-            self.closing.insert(id.clone());
-            self.dialogs.insert(id, dialog);
+            self.closing.insert(id);
+            self.save(dialog);
             return Ok((answer, vec![notify]));
         }
         let notify = self.notify_now(now, &mut dialog, None);
-        self.watchers
-            .entry(presentity)
-            .or_default()
-            .insert(id.clone());
-        self.dialogs.insert(id, dialog);
+        self.watchers.entry(presentity).or_default().insert(id);
+        self.save(dialog);
         Ok((answer, vec![notify]))
     }
 
@@ -392,7 +464,7 @@ impl Agent {
             // RFC 6665 §4.2.1.2: a refresh is answered with a NOTIFY too.
             self.notify_now(now, &mut dialog, None)
         };
-        self.dialogs.insert(id.clone(), dialog);
+        self.save(dialog);
         Ok((answer, vec![notify]))
     }
 
@@ -437,7 +509,7 @@ impl Agent {
             } else if d.state != State::Terminated {
                 out.push(self.notify_now(now, &mut d, None));
             }
-            self.dialogs.insert(id, d);
+            self.save(d);
         }
         out
     }
@@ -471,11 +543,12 @@ impl Agent {
         } else {
             Vec::new()
         };
-        self.dialogs.insert(id.clone(), d);
+        self.save(d);
         out
     }
 
     fn forget(&mut self, id: &DialogId) {
+        self.changes.push(Change::SubscriptionGone(id.clone()));
         if let Some(d) = self.dialogs.remove(id) {
             if let Some(set) = self.watchers.get_mut(&d.presentity) {
                 set.remove(id);
@@ -489,7 +562,14 @@ impl Agent {
     /// Expired publications and subscriptions; the NOTIFYs they cause.
     pub fn on_timeout(&mut self, now: u64) -> Vec<Notify> {
         let mut out = Vec::new();
-        for presentity in self.publications.expire(now) {
+        let mut changed: Vec<String> = Vec::new();
+        for p in self.publications.expire_removed(now) {
+            self.changes.push(Change::PublicationGone(p.etag));
+            changed.push(p.presentity);
+        }
+        changed.sort();
+        changed.dedup();
+        for presentity in changed {
             out.extend(self.state_changed(now, &presentity));
         }
         let expired: Vec<DialogId> = self
@@ -508,8 +588,8 @@ impl Agent {
             }
             // RFC 6665 §4.2.2: expiry ends with reason=timeout.
             out.push(self.notify_now(now, &mut d, Some("timeout")));
-            self.closing.insert(id.clone());
-            self.dialogs.insert(id, d);
+            self.closing.insert(id);
+            self.save(d);
         }
         out
     }

@@ -207,19 +207,37 @@ impl<D: Clone> Publications<D> {
     /// changed (RFC 3903 §6: an expired publication is removed and its
     /// watchers notified).
     pub fn expire(&mut self, now: u64) -> Vec<String> {
+        let mut changed: Vec<String> = self
+            .expire_removed(now)
+            .into_iter()
+            .map(|p| p.presentity)
+            .collect();
+        changed.sort();
+        changed.dedup();
+        changed
+    }
+
+    /// Removes what expired by `now` and returns it.
+    pub fn expire_removed(&mut self, now: u64) -> Vec<Publication<D>> {
         let gone: Vec<String> = self
             .by_etag
             .values()
             .filter(|p| p.expires_at <= now)
             .map(|p| p.etag.clone())
             .collect();
-        let mut changed: Vec<String> = gone
-            .iter()
-            .filter_map(|e| self.by_etag.remove(e).map(|p| p.presentity))
-            .collect();
-        changed.sort();
-        changed.dedup();
-        changed
+        gone.iter().filter_map(|e| self.by_etag.remove(e)).collect()
+    }
+
+    /// Puts back a publication kept across a restart; later ones number on
+    /// from it.
+    pub fn restore(&mut self, p: Publication<D>) {
+        self.seq = self.seq.max(p.seq);
+        self.by_etag.insert(p.etag.clone(), p);
+    }
+
+    /// The publication with this entity-tag.
+    pub fn get(&self, etag: &str) -> Option<&Publication<D>> {
+        self.by_etag.get(etag)
     }
 
     /// The next expiry, for the driver's timer.

@@ -30,9 +30,18 @@ impl Node {
     /// TOML file and `extra` flags.
     pub fn start(name: &str, config: &str, extra: &[&str]) -> Node {
         let dir = scratch(name);
+        let db = format!("sqlite://{}", dir.join("node.db").display());
+        Node::start_in(dir, config, &db, extra)
+    }
+
+    /// Starts a node on the store `db` (kept by the caller across restarts).
+    pub fn start_with_db(name: &str, config: &str, db: &str, extra: &[&str]) -> Node {
+        Node::start_in(scratch(name), config, db, extra)
+    }
+
+    fn start_in(dir: PathBuf, config: &str, db: &str, extra: &[&str]) -> Node {
         let conf = dir.join("node.toml");
         std::fs::write(&conf, config).unwrap();
-        let db = format!("sqlite://{}", dir.join("node.db").display());
         let mut child = Command::new(env!("CARGO_BIN_EXE_presencecloud"))
             .args(["run", "--config"])
             .arg(&conf)
@@ -44,7 +53,7 @@ impl Node {
                 "--admin",
                 "127.0.0.1:0",
             ])
-            .args(["--db", &db])
+            .args(["--db", db])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -82,6 +91,12 @@ impl Node {
             admin: admin.unwrap(),
             dir,
         }
+    }
+
+    /// SIGKILL: the node gets no chance to flush.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits for the exit status.

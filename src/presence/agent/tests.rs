@@ -330,3 +330,69 @@ fn rfc3903_s6_expired_publication_notifies_watchers() {
         notify_body(&n[0])
     );
 }
+
+#[test]
+fn every_change_is_reported_for_the_store() {
+    let mut a = agent();
+    let (r, n) = do_subscribe(&mut a, 0, "", "", 1);
+    let changes = a.take_changes();
+    assert!(matches!(changes.last(), Some(Change::Subscription(d)) if d.local_cseq == 1));
+    let etag = {
+        do_publish(&mut a, 1, "", PIDF_OPEN);
+        let c = a.take_changes();
+        match c.first() {
+            Some(Change::Publication(p)) => p.etag.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    do_publish(&mut a, 2, &format!("SIP-If-Match: {etag}\r\n"), "");
+    let c = a.take_changes();
+    assert_eq!(
+        c.first(),
+        Some(&Change::PublicationGone(etag)),
+        "a refresh retires the old tag"
+    );
+    assert!(matches!(c.get(1), Some(Change::Publication(_))));
+    a.on_notify_result(3, &n[0].dialog, Some(481));
+    assert_eq!(
+        a.take_changes(),
+        vec![Change::SubscriptionGone(n[0].dialog.clone())]
+    );
+    let _ = r;
+}
+
+#[test]
+fn rfc6665_s4_2_2_restored_state_resumes_with_higher_cseq() {
+    let mut a = agent();
+    let (_, n) = do_subscribe(&mut a, 0, "Expires: 600\r\n", "", 1);
+    a.on_notify_result(1, &n[0].dialog, Some(200));
+    do_publish(&mut a, 2, "", PIDF_OPEN);
+    let mut pubs = Vec::new();
+    let mut dialogs = std::collections::HashMap::new();
+    for c in a.take_changes() {
+        match c {
+            Change::Publication(p) => pubs.push(p),
+            Change::Subscription(d) => {
+                dialogs.insert(d.id.clone(), d);
+            }
+            _ => {}
+        }
+    }
+    let dialogs: Vec<_> = dialogs.into_values().collect();
+    let seen = dialogs[0].local_cseq;
+    // A new agent (the node restarted) on the same state.
+    let mut b = agent();
+    let n = b.restore(10_000, pubs, dialogs.clone(), 100);
+    assert!(n.is_empty(), "nothing expired");
+    assert_eq!(b.subscriptions(), 1);
+    assert_eq!(b.publications(), 1);
+    let (_, n) = do_publish(&mut b, 11_000, "", PIDF_CLOSED);
+    assert_eq!(n.len(), 1);
+    let cseq = parse(&n[0].bytes).unwrap().cseq().unwrap().seq;
+    assert!(cseq > seen, "{cseq} > {seen}");
+    // Restored after the subscription expired: a terminated NOTIFY at once.
+    let mut c = agent();
+    let n = c.restore(700_000, vec![], dialogs, 100);
+    assert_eq!(n.len(), 1);
+    assert_eq!(substate(&n[0]), "terminated;reason=timeout");
+}
