@@ -1,5 +1,6 @@
 //! SIPp, the tool testers load presencecloud with, against the real binary
-//! (OPTIONS pings, and the publisher and watcher scenarios over UDP and TCP):
+//! (OPTIONS pings; the publisher, watcher and combined scenarios over UDP
+//! and TCP):
 //! the scenarios in sipp-scenarios/ must run with no failed call. SIPp comes
 //! from Debian's sip-tester package; tests/run-all.sh installs it.
 
@@ -115,6 +116,11 @@ fn sipp_publisher_and_watcher_over_udp_and_tcp() {
             run_script("watcher.xml", flag, addr, 40),
             40,
             "watcher over {flag}"
+        );
+        assert_eq!(
+            run_script("combined.xml", flag, addr, 40),
+            40,
+            "combined over {flag}"
         );
     }
 }
