@@ -177,6 +177,7 @@ struct FileTransaction {
 #[serde(deny_unknown_fields)]
 struct FileStore {
     url: Option<String>,
+    flush_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,6 +213,9 @@ pub struct Config {
     pub t2: Duration,
     pub t4: Duration,
     pub db: String,
+    /// The store's flush bound: an acknowledged change is in the database
+    /// within this long; a kill -9 loses at most this much.
+    pub flush_interval: Duration,
     pub admin: SocketAddr,
     pub log_level: String,
     pub bad_input_warnings_per_minute: u32,
@@ -237,6 +241,7 @@ impl Default for Config {
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
             db: "sqlite://presencecloud.db".into(),
+            flush_interval: Duration::from_millis(50),
             admin: SocketAddr::from(([127, 0, 0, 1], 9090)),
             log_level: "info".into(),
             bad_input_warnings_per_minute: 10,
@@ -295,6 +300,9 @@ impl Config {
         }
         if let Some(v) = file.store.url {
             self.db = v;
+        }
+        if let Some(v) = file.store.flush_interval_ms {
+            self.flush_interval = Duration::from_millis(v);
         }
         if let Some(v) = file.admin.listen {
             self.admin = v.parse().map_err(|_| {
@@ -385,6 +393,12 @@ impl Config {
             return Err(ConfigError::new(
                 "sip.max_message_size",
                 "must be 1500 to 1048576 bytes",
+            ));
+        }
+        if self.flush_interval.is_zero() || self.flush_interval > Duration::from_secs(10) {
+            return Err(ConfigError::new(
+                "store.flush_interval_ms",
+                "must be 1 to 10000",
             ));
         }
         if self.tcp_max_connections == 0 {

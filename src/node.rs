@@ -110,7 +110,13 @@ pub async fn start(config: Config) -> Result<Running, NodeError> {
     };
     // The store first: a node that cannot keep its state does not start.
     let store = Store::open(&config.db).await?;
-    let writer = Writer::spawn(store.clone(), BatchConfig::default())?;
+    let writer = Writer::spawn(
+        store.clone(),
+        BatchConfig {
+            flush_interval: config.flush_interval,
+            ..BatchConfig::default()
+        },
+    )?;
     let kept_publications = store.all_publications().await?;
     let kept_subscriptions = store.subscriptions().await?;
     let bound = Transports::bind(

@@ -440,3 +440,54 @@ fn clean_shutdown_loses_nothing() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The flush bound (store.flush_interval_ms, 50 ms here): what was
+/// acknowledged well over that interval before a kill -9 is in the
+/// database; only the last interval's changes may be lost.
+#[test]
+fn sigkill_loses_at_most_the_flush_interval() {
+    let dir = support::scratch("kill-bound-db");
+    let db = format!("sqlite://{}", dir.join("state.db").display());
+    let config = "[log]\nlevel = \"warn\"\n[store]\nflush_interval_ms = 50\n";
+    let mut a = Node::start_with_db("kill-bound", config, &db, &[]);
+    let mut publisher = Phone::new(a.udp);
+    for k in 0..30 {
+        let r = publisher.request(
+            "PUBLISH",
+            &format!("early{k}"),
+            None,
+            "Expires: 600\r\n",
+            &pidf("open", "early"),
+        );
+        assert_eq!(parse(&r).unwrap().status(), Some(200));
+    }
+    // 20 flush intervals: the early publications must be durable by now.
+    std::thread::sleep(Duration::from_secs(1));
+    for k in 0..30 {
+        publisher.request(
+            "PUBLISH",
+            &format!("late{k}"),
+            None,
+            "Expires: 600\r\n",
+            &pidf("open", "late"),
+        );
+    }
+    a.kill();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rows = rt.block_on(async {
+        let store = presencecloud::store::Store::open(&db).await.unwrap();
+        let rows = store.all_publications().await.unwrap();
+        store.close().await;
+        rows
+    });
+    let early = rows
+        .iter()
+        .filter(|p| String::from_utf8_lossy(&p.body).contains("early"))
+        .count();
+    assert_eq!(early, 30, "acknowledged a second before the kill: all kept");
+    assert!(rows.len() <= 60);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -29,6 +29,7 @@ fn the_example_file_shows_every_key_with_its_default() {
         "t2_ms",
         "t4_ms",
         "url",
+        "flush_interval_ms",
         "level",
         "bad_input_warnings_per_minute",
         "drain_timeout_secs",
