@@ -6,3 +6,6 @@ pub mod agent;
 pub mod pidf;
 pub mod publication;
 pub mod subscription;
+
+pub mod authorization;
+pub mod winfo;
