@@ -147,6 +147,7 @@ struct FilePresence {
     subscribe_max_expires: Option<u32>,
     subscribe_default_expires: Option<u32>,
     notify_timeout_ends_subscription: Option<bool>,
+    default_policy: Option<crate::presence::authorization::DefaultPolicy>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -337,6 +338,9 @@ impl Config {
         }
         if let Some(v) = f.notify_timeout_ends_subscription {
             p.end_on_notify_timeout = v;
+        }
+        if let Some(v) = f.default_policy {
+            p.authorization = v;
         }
         Ok(())
     }

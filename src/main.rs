@@ -23,6 +23,30 @@ enum Command {
     /// Parse one SIP message (a file, or stdin) and print it in canonical
     /// form, or the answer a server would give it.
     Parse { file: Option<std::path::PathBuf> },
+    /// Presence authorization rules (RFC 3856 §6.6), kept in the store; a
+    /// running node picks changes up within a second.
+    Rule {
+        /// Store URL [default: sqlite://presencecloud.db].
+        #[arg(long, global = true, value_name = "URL")]
+        db: Option<String>,
+        #[command(subcommand)]
+        action: RuleCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RuleCommand {
+    /// Sets what WATCHER (user@host, *@domain or *) may see of PRESENTITY
+    /// (user@host): allow, block, polite-block or confirm.
+    Set {
+        presentity: String,
+        watcher: String,
+        action: String,
+    },
+    /// Removes a rule.
+    Remove { presentity: String, watcher: String },
+    /// Lists the rules of a presentity, or every rule.
+    List { presentity: Option<String> },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +78,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Parse { file } => parse(file),
+        Command::Rule { db, action } => rule(db, action),
     };
     match result {
         Ok(code) => code,
@@ -81,6 +106,61 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         println!("admin http://{}", node.admin);
         node.run_until_signal().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rule(db: Option<String>, action: RuleCommand) -> anyhow::Result<ExitCode> {
+    use presencecloud::presence::authorization::Action;
+    use presencecloud::store::{AuthRule, Store};
+    let url = db.unwrap_or_else(|| "sqlite://presencecloud.db".into());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let store = Store::open(&url).await.context("--db")?;
+        match action {
+            RuleCommand::Set {
+                presentity,
+                watcher,
+                action,
+            } => {
+                let a = Action::parse(&action).map_err(|e| anyhow::anyhow!("action: {e}"))?;
+                store
+                    .put_rule(&AuthRule {
+                        presentity,
+                        watcher,
+                        action: a.as_str().into(),
+                    })
+                    .await
+                    .context("writing the rule")?;
+            }
+            RuleCommand::Remove {
+                presentity,
+                watcher,
+            } => {
+                if !store
+                    .remove_rule(&presentity, &watcher)
+                    .await
+                    .context("removing the rule")?
+                {
+                    anyhow::bail!("no rule for {watcher} on {presentity}");
+                }
+            }
+            RuleCommand::List { presentity } => {
+                let rules = match presentity {
+                    Some(p) => store.rules(&p).await,
+                    None => store.all_rules().await,
+                }
+                .context("reading rules")?;
+                for r in rules {
+                    println!("{}\t{}\t{}", r.presentity, r.watcher, r.action);
+                }
+            }
+        }
+        store.close().await;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{Config, Listen};
 use crate::logging::BadInput;
 use crate::presence::agent::{self, Agent, Change, Notify};
+use crate::presence::authorization::{Action, Rule};
 use crate::presence::pidf;
 use crate::presence::publication::Publication;
 use crate::presence::subscription::{Dialog, DialogId, Path, State};
@@ -119,6 +120,14 @@ pub async fn start(config: Config) -> Result<Running, NodeError> {
     )?;
     let kept_publications = store.all_publications().await?;
     let kept_subscriptions = store.subscriptions().await?;
+    let rules = rules_from(store.all_rules().await?);
+    let (rules_tx, rules_rx) = mpsc::channel(4);
+    tokio::spawn(watch_rules(
+        store.clone(),
+        rules.clone(),
+        rules_tx,
+        stop_rx.clone(),
+    ));
     let bound = Transports::bind(
         &config.listen,
         settings,
@@ -140,8 +149,10 @@ pub async fn start(config: Config) -> Result<Running, NodeError> {
     tracing::info!(%admin, store = %crate::store::redact(&config.db), "admin listener up");
     let mut caps = Capabilities::node();
     caps.methods.extend([Method::Subscribe, Method::Publish]);
-    caps.event_packages.push(agent::PACKAGE);
-    caps.accept.push(agent::PIDF);
+    caps.event_packages
+        .extend([agent::PACKAGE, crate::presence::winfo::PRESENCE_WINFO]);
+    caps.accept
+        .extend([agent::PIDF, crate::presence::winfo::CONTENT_TYPE]);
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -151,7 +162,8 @@ pub async fn start(config: Config) -> Result<Running, NodeError> {
     let core = Core {
         store,
         writer,
-        restored: Some(restored),
+        rules_rx,
+        restored: Some((rules, restored)),
         epoch_unix,
         caps,
         agent: Agent::new(config.presence_policy(), seed),
@@ -229,9 +241,11 @@ struct Core {
     agent: Agent,
     store: Store,
     writer: Writer,
-    /// State read from the store at start, handed to the agent when the
-    /// core runs.
-    restored: Option<Restored>,
+    /// Rule sets read from the store when they change.
+    rules_rx: mpsc::Receiver<Vec<Rule>>,
+    /// Rules and state read from the store at start, handed to the agent
+    /// when the core runs.
+    restored: Option<(Vec<Rule>, Restored)>,
     /// Wall-clock milliseconds at `epoch`: the agent's time (publication
     /// and subscription expiry are kept in the store as wall-clock times).
     epoch_unix: u64,
@@ -286,8 +300,9 @@ impl Core {
         transport_stop: watch::Sender<bool>,
     ) {
         let mut drain_deadline: Option<tokio::time::Instant> = None;
-        if let Some(r) = self.restored.take() {
+        if let Some((rules, r)) = self.restored.take() {
             let now = self.unix_now();
+            let _ = self.agent.set_rules(now, rules);
             tracing::info!(
                 publications = r.publications.len(),
                 subscriptions = r.dialogs.len(),
@@ -324,6 +339,13 @@ impl Core {
                 _ = sleep => {
                     let now = self.now();
                     self.on_timers(now).await;
+                }
+                Some(rules) = self.rules_rx.recv() => {
+                    let now_unix = self.unix_now();
+                    let notifies = self.agent.set_rules(now_unix, rules);
+                    let now = self.now();
+                    self.send_notifies(now, notifies).await;
+                    self.persist().await;
                 }
                 _ = stop.changed(), if !self.draining => {
                     self.draining = true;
@@ -884,6 +906,8 @@ fn restore(
                     conn: None,
                     symmetric: config.force_rport,
                 },
+                // re-decided from the rules at start
+                neutral: false,
                 in_flight: false,
                 dirty: false,
             })
@@ -892,5 +916,47 @@ fn restore(
     Restored {
         publications,
         dialogs,
+    }
+}
+
+/// How often the node looks for changed authorization rules: rules are
+/// written to the store (`presencecloud rule`), and a pending watcher is
+/// decided within this long.
+const RULES_POLL: Duration = Duration::from_secs(1);
+
+fn rules_from(rows: Vec<store::AuthRule>) -> Vec<Rule> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let action = Action::parse(&r.action).ok()?;
+            Some(Rule::new(r.presentity, r.watcher, action))
+        })
+        .collect()
+}
+
+/// Reads the rules every [`RULES_POLL`] and hands them to the core when
+/// they changed.
+async fn watch_rules(
+    store: Store,
+    mut last: Vec<Rule>,
+    tx: mpsc::Sender<Vec<Rule>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(RULES_POLL) => {}
+            _ = stop.changed() => return,
+        }
+        match store.all_rules().await {
+            Ok(rows) => {
+                let rules = rules_from(rows);
+                if rules != last {
+                    last = rules.clone();
+                    if tx.send(rules).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read authorization rules"),
+        }
     }
 }

@@ -621,6 +621,14 @@ impl Store {
         })
     }
 
+    /// Every authorization rule, by presentity then watcher.
+    pub async fn all_rules(&self) -> Result<Vec<AuthRule>, StoreError> {
+        on_pool!(self, pool => {
+            let rows = sqlx::query(sql::ALL_RULES).fetch_all(pool).await?;
+            rows.iter().map(rule_from).collect()
+        })
+    }
+
     /// Removes the publications and subscriptions whose expiry is at or
     /// before `now_ms`, in one transaction.
     pub async fn remove_expired(&self, now_ms: i64) -> Result<Expired, StoreError> {
@@ -835,6 +843,8 @@ mod sql {
     pub const REMOVE_RULE: &str = "DELETE FROM auth_rules WHERE presentity = $1 AND watcher = $2";
     pub const RULES_OF: &str = "SELECT presentity, watcher, action FROM auth_rules \
         WHERE presentity = $1 ORDER BY watcher";
+    pub const ALL_RULES: &str =
+        "SELECT presentity, watcher, action FROM auth_rules ORDER BY presentity, watcher";
 }
 
 #[cfg(test)]

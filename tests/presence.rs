@@ -24,6 +24,8 @@ struct Phone {
     sock: UdpSocket,
     node: SocketAddr,
     cseq: u32,
+    /// The Event header's package.
+    event: &'static str,
     notifies: Vec<Vec<u8>>,
 }
 
@@ -34,6 +36,7 @@ impl Phone {
             sock,
             node,
             cseq: 0,
+            event: "presence",
             notifies: Vec::new(),
         }
     }
@@ -62,8 +65,9 @@ impl Phone {
         };
         let branch = format!("z9hG4bK{call_id}{}", self.cseq);
         let req = format!(
-            "{method} sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{call_id}@example.com>;tag=ft{call_id}\r\nTo: <sip:alice@example.com>{to_tag}\r\nCall-ID: {call_id}\r\nCSeq: {} {method}\r\nContact: <sip:{call_id}@{me}>\r\nEvent: presence\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
+            "{method} sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{call_id}@example.com>;tag=ft{call_id}\r\nTo: <sip:alice@example.com>{to_tag}\r\nCall-ID: {call_id}\r\nCSeq: {} {method}\r\nContact: <sip:{call_id}@{me}>\r\nEvent: {}\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
             self.cseq,
+            self.event,
             body.len()
         );
         self.sock.send_to(req.as_bytes(), self.node).unwrap();
@@ -304,9 +308,12 @@ fn options_now_lists_the_presence_package() {
         text.contains("\r\nAllow: OPTIONS, SUBSCRIBE, PUBLISH\r\n"),
         "{text}"
     );
-    assert!(text.contains("\r\nAllow-Events: presence\r\n"), "{text}");
     assert!(
-        text.contains("\r\nAccept: application/pidf+xml\r\n"),
+        text.contains("\r\nAllow-Events: presence, presence.winfo\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nAccept: application/pidf+xml, application/watcherinfo+xml\r\n"),
         "{text}"
     );
     assert!(text.contains("\r\nSupported: "), "{text}");
@@ -489,5 +496,80 @@ fn sigkill_loses_at_most_the_flush_interval() {
         .count();
     assert_eq!(early, 30, "acknowledged a second before the kill: all kept");
     assert!(rows.len() <= 60);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn rule(db: &str, args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_presencecloud"))
+        .args(["rule", "--db", db])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// RFC 3856 §6.6 with rules from the CLI, and RFC 3857 watcher
+/// information: a confirm rule keeps bob pending (no state in his NOTIFY),
+/// alice sees him pending in her watcher list, then allows him; bob gets
+/// the state and alice sees him active.
+#[test]
+fn rules_decide_pending_watchers_and_winfo_shows_it() {
+    let dir = support::scratch("rules-db");
+    let db = format!("sqlite://{}", dir.join("state.db").display());
+    rule(
+        &db,
+        &["set", "alice@example.com", "bob@example.com", "confirm"],
+    );
+    let node = Node::start_with_db("rules", CONFIG, &db, &[]);
+    let mut publisher = Phone::new(node.udp);
+    publisher.request("PUBLISH", "pub", None, "", &pidf("open", "secret"));
+    // alice watches her watchers (the From of this phone is alice@example.com)
+    let mut alice = Phone::new(node.udp);
+    alice.event = "presence.winfo";
+    let r = alice.request(
+        "SUBSCRIBE",
+        "alice",
+        None,
+        "Accept: application/watcherinfo+xml\r\n",
+        "",
+    );
+    assert_eq!(parse(&r).unwrap().status(), Some(200));
+    alice.notifies_until(Duration::from_secs(5), |n| !n.is_empty());
+    assert!(
+        body(&alice.notifies[0]).contains("state=\"full\""),
+        "{}",
+        body(&alice.notifies[0])
+    );
+
+    let mut bob = Phone::new(node.udp);
+    let r = bob.request("SUBSCRIBE", "bob", None, "", "");
+    assert_eq!(parse(&r).unwrap().status(), Some(200));
+    bob.notifies_until(Duration::from_secs(5), |n| !n.is_empty());
+    assert!(substate(&bob.notifies[0]).starts_with("pending"));
+    assert!(
+        !body(&bob.notifies[0]).contains("secret"),
+        "nothing leaks while pending"
+    );
+    alice.notifies_until(Duration::from_secs(5), |n| n.len() >= 2);
+    let partial = body(&alice.notifies[1]);
+    assert!(
+        partial.contains("state=\"partial\"") && partial.contains("status=\"pending\""),
+        "{partial}"
+    );
+
+    rule(
+        &db,
+        &["set", "alice@example.com", "bob@example.com", "allow"],
+    );
+    bob.notifies_until(Duration::from_secs(5), |n| n.len() >= 2);
+    assert!(substate(bob.notifies.last().unwrap()).starts_with("active"));
+    assert!(body(bob.notifies.last().unwrap()).contains("secret"));
+    alice.notifies_until(Duration::from_secs(5), |n| {
+        n.iter().any(|b| body(b).contains("event=\"approved\""))
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -33,6 +33,14 @@ fn the_example_file_shows_every_key_with_its_default() {
         "level",
         "bad_input_warnings_per_minute",
         "drain_timeout_secs",
+        "publish_min_expires",
+        "publish_max_expires",
+        "publish_default_expires",
+        "subscribe_min_expires",
+        "subscribe_max_expires",
+        "subscribe_default_expires",
+        "notify_timeout_ends_subscription",
+        "default_policy",
     ] {
         assert!(
             example.contains(&format!("\n{key} =")),

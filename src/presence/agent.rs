@@ -4,14 +4,26 @@
 //! NOTIFYs to send. Sans-io: the node gives it requests and the time and
 //! carries out the answers and NOTIFYs it returns.
 //!
-//! Authorization is "allow" for now: every subscription is active at once,
-//! answered 200 (RFC 6665 §4.2.1.1; 202 is never sent).
+//! Authorization (RFC 3856 §6.6) follows the presentity's rules and the
+//! configured default (see [`authorization`](super::authorization)): allow,
+//! block (403), polite block (200, active, every NOTIFY the neutral closed
+//! document) or confirm (200, pending, NOTIFYs without a body until a rule
+//! decides). Accepted SUBSCRIBEs are answered 200 (RFC 6665 §4.2.1.1;
+//! 202 is never sent, so the answer does not tell which rule matched).
+//!
+//! Watcher information (RFC 3857, `presence.winfo`): a presentity may watch
+//! its own watchers; it gets a full document first and a partial one for
+//! each change, and the authorization decisions show there.
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::authorization::{self, Action, DefaultPolicy, Rule, SubState as Decided};
 use super::pidf;
 use super::publication::{Outcome, Publication, Publications, Request};
 use super::subscription::{Dialog, DialogId, Path, State};
+use super::winfo::{
+    self, Event as WinfoEvent, Status as WinfoStatus, Watcher, WinfoNotify, WinfoTracker,
+};
 use crate::sip::{Message, Uri};
 
 /// RFC 3856's package, and the body type it carries.
@@ -33,6 +45,8 @@ pub struct Policy {
     /// End a subscription whose NOTIFY times out (a 481 always ends it,
     /// RFC 6665 §4.1.3).
     pub end_on_notify_timeout: bool,
+    /// What happens to a watcher no rule of the presentity matches.
+    pub authorization: DefaultPolicy,
 }
 
 impl Default for Policy {
@@ -50,6 +64,7 @@ impl Default for Policy {
                 default: 3600,
             },
             end_on_notify_timeout: true,
+            authorization: DefaultPolicy::AllowAll,
         }
     }
 }
@@ -104,6 +119,10 @@ pub enum Change {
 pub struct Agent {
     policy: Policy,
     changes: Vec<Change>,
+    /// Authorization rules by presentity.
+    rules: HashMap<String, Vec<Rule>>,
+    /// Watcher information, for `presence.winfo` subscribers.
+    winfo: WinfoTracker<DialogId>,
     publications: Publications<pidf::Presence>,
     dialogs: HashMap<DialogId, Dialog>,
     watchers: HashMap<String, BTreeSet<DialogId>>,
@@ -134,6 +153,8 @@ impl Agent {
         Agent {
             policy,
             changes: Vec::new(),
+            rules: HashMap::new(),
+            winfo: WinfoTracker::new(PACKAGE),
             publications: Publications::new(seed),
             dialogs: HashMap::new(),
             watchers: HashMap::new(),
@@ -174,7 +195,11 @@ impl Agent {
             }
         }
         let mut out = Vec::new();
-        for mut d in dialogs {
+        // Presence subscriptions first, so the watcher list is whole when
+        // the winfo subscribers get their (full) documents.
+        let (winfo_dialogs, presence): (Vec<Dialog>, Vec<Dialog>) =
+            dialogs.into_iter().partition(Self::is_winfo);
+        for mut d in presence.into_iter().chain(winfo_dialogs) {
             d.local_cseq = d.local_cseq.saturating_add(cseq_gap);
             d.in_flight = false;
             d.dirty = false;
@@ -182,7 +207,22 @@ impl Agent {
                 d.state = State::Terminated;
                 out.push(self.notify_now(now, &mut d, Some("timeout")));
                 self.closing.insert(d.id.clone());
+            } else if Self::is_winfo(&d) {
+                // A restarted node sends its winfo subscribers a full
+                // document (RFC 3858 §4: version numbering starts again).
+                out.push(self.notify_now(now, &mut d, None));
             } else {
+                // The rules as they are now decide (polite blocking is not
+                // stored).
+                let outcome =
+                    authorization::subscription_outcome(self.decide(&d.presentity, &d.watcher));
+                d.neutral = outcome.neutral_body;
+                let status = if d.state == State::Pending {
+                    WinfoStatus::Pending
+                } else {
+                    WinfoStatus::Active
+                };
+                let _ = self.watcher_event(now, &d, status, WinfoEvent::Subscribe);
                 self.watchers
                     .entry(d.presentity.clone())
                     .or_default()
@@ -217,11 +257,172 @@ impl Agent {
     }
 
     fn event_ok(req: &Message<'_>) -> Result<(), Answer> {
-        let bad = || Answer::new(489, "Bad Event").with("Allow-Events", PACKAGE);
-        match req.event() {
-            Some(e) if e.event_type.0 == PACKAGE => Ok(()),
-            _ => Err(bad()),
+        match Self::package_of(req)? {
+            false => Ok(()),
+            // RFC 3903 §4: watcher information is not published.
+            true => Err(Self::bad_event()),
         }
+    }
+
+    fn bad_event() -> Answer {
+        Answer::new(489, "Bad Event").with(
+            "Allow-Events",
+            format!("{PACKAGE}, {}", winfo::PRESENCE_WINFO),
+        )
+    }
+
+    /// The package of a SUBSCRIBE: `presence` (false) or `presence.winfo`
+    /// (true); anything else is 489 (RFC 6665 §4.2.1.1).
+    fn package_of(req: &Message<'_>) -> Result<bool, Answer> {
+        match req.event().map(|e| e.event_type.0) {
+            Some(PACKAGE) => Ok(false),
+            Some(t) if t == winfo::PRESENCE_WINFO => Ok(true),
+            _ => Err(Self::bad_event()),
+        }
+    }
+
+    fn is_winfo(d: &Dialog) -> bool {
+        d.event
+            .split(';')
+            .next()
+            .is_some_and(|e| e.trim() == winfo::PRESENCE_WINFO)
+    }
+
+    fn decide(&self, presentity: &str, watcher: &str) -> Action {
+        let rules = self.rules.get(presentity).map(Vec::as_slice).unwrap_or(&[]);
+        authorization::decide(rules, presentity, watcher, self.policy.authorization)
+    }
+
+    /// Replaces the authorization rules; subscriptions the change decides
+    /// are told (RFC 3856 §6.6: pending ones become active or end with
+    /// reason=rejected; active ones switch between the real and the
+    /// neutral document, or end when now blocked).
+    pub fn set_rules(&mut self, now: u64, rules: Vec<Rule>) -> Vec<Notify> {
+        let mut by: HashMap<String, Vec<Rule>> = HashMap::new();
+        for r in rules {
+            by.entry(r.presentity.clone()).or_default().push(r);
+        }
+        self.rules = by;
+        let ids: Vec<DialogId> = self
+            .dialogs
+            .values()
+            .filter(|d| d.state != State::Terminated && !Self::is_winfo(d))
+            .map(|d| d.id.clone())
+            .collect();
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(mut d) = self.dialogs.remove(&id) else {
+                continue;
+            };
+            let action = self.decide(&d.presentity, &d.watcher);
+            let current = if d.state == State::Pending {
+                Decided::Pending
+            } else {
+                Decided::Active
+            };
+            match authorization::reauthorize(current, d.neutral, action) {
+                authorization::Reauthorization::Unchanged => self.save(d),
+                authorization::Reauthorization::Notify { neutral_body } => {
+                    let approved = d.state == State::Pending;
+                    d.state = State::Active;
+                    d.neutral = neutral_body;
+                    if d.in_flight {
+                        d.dirty = true;
+                    } else {
+                        out.push(self.notify_now(now, &mut d, None));
+                    }
+                    if approved {
+                        out.extend(self.watcher_event(
+                            now,
+                            &d,
+                            WinfoStatus::Active,
+                            WinfoEvent::Approved,
+                        ));
+                    }
+                    self.save(d);
+                }
+                authorization::Reauthorization::Terminate => {
+                    d.state = State::Terminated;
+                    if let Some(set) = self.watchers.get_mut(&d.presentity) {
+                        set.remove(&id);
+                    }
+                    out.push(self.notify_now(now, &mut d, Some("rejected")));
+                    out.extend(self.watcher_event(
+                        now,
+                        &d,
+                        WinfoStatus::Terminated,
+                        WinfoEvent::Rejected,
+                    ));
+                    self.closing.insert(id);
+                    self.save(d);
+                }
+            }
+        }
+        out
+    }
+
+    /// Tells `presence.winfo` subscribers that a watcher of `d`'s
+    /// presentity changed (RFC 3857 §4.7); a change the watcher state
+    /// machine does not allow is not reported.
+    fn watcher_event(
+        &mut self,
+        now: u64,
+        d: &Dialog,
+        status: WinfoStatus,
+        event: WinfoEvent,
+    ) -> Vec<Notify> {
+        if Self::is_winfo(d) {
+            return Vec::new();
+        }
+        let mut w = Watcher::new(
+            winfo::watcher_id(&d.id.call_id, &d.id.local_tag, &d.id.remote_tag),
+            d.remote_uri.clone(),
+            status,
+            event,
+        );
+        w.expiration = Some((d.expires_at.saturating_sub(now) / 1000) as u32);
+        match self.winfo.watcher_changed(now, &d.presentity, w) {
+            Ok(notes) => self.winfo_notify(now, notes),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Partial watcher-information documents to their subscribers; one in
+    /// flight is followed by a full document when it is answered.
+    fn winfo_notify(&mut self, now: u64, notes: Vec<WinfoNotify<DialogId>>) -> Vec<Notify> {
+        let mut out = Vec::new();
+        for n in notes {
+            let Some(mut d) = self.dialogs.remove(&n.subscriber) else {
+                continue;
+            };
+            if d.state == State::Terminated {
+                self.dialogs.insert(d.id.clone(), d);
+                continue;
+            }
+            if d.in_flight {
+                d.dirty = true;
+            } else {
+                let branch = self.branch();
+                let xml = n.document.to_xml();
+                let bytes = d.notify(
+                    now,
+                    &branch,
+                    None,
+                    Some((winfo::CONTENT_TYPE, xml.as_bytes())),
+                );
+                d.in_flight = true;
+                out.push(Notify {
+                    dialog: d.id.clone(),
+                    bytes,
+                    to: d.next_hop(),
+                    transport: d.path.transport,
+                    conn: d.path.conn,
+                    last: false,
+                });
+            }
+            self.save(d);
+        }
+        out
     }
 
     /// RFC 3903 §6.
@@ -356,12 +557,17 @@ impl Agent {
         req: &Message<'_>,
         path: Path,
     ) -> Result<(Answer, Vec<Notify>), Answer> {
-        Self::event_ok(req)?;
-        // RFC 3856 §6.3: PIDF must be acceptable if Accept is present.
-        let accept: Vec<_> = req.accept().collect();
+        let winfo_package = Self::package_of(req)?;
+        // RFC 3856 §6.3, RFC 3857 §4.4: the package's body type must be
+        // acceptable if Accept is present.
+        let (body_type, subtype) = if winfo_package {
+            (winfo::CONTENT_TYPE, "watcherinfo+xml")
+        } else {
+            (PIDF, "pidf+xml")
+        };
         let has_accept = req.headers.iter().any(|h| h.is("Accept"));
-        if has_accept && !accept.iter().any(|a| a.admits("application", "pidf+xml")) {
-            return Err(Answer::new(406, "Not Acceptable").with("Accept", PIDF));
+        if has_accept && !req.accept().any(|a| a.admits("application", subtype)) {
+            return Err(Answer::new(406, "Not Acceptable").with("Accept", body_type));
         }
         let expires = Self::granted(self.policy.subscribe, req.expires())?;
         let (Some(from), Some(to), Some(call_id), Some(cseq)) =
@@ -398,11 +604,25 @@ impl Agent {
             .event()
             .map(|e| e.to_string())
             .unwrap_or_else(|| PACKAGE.into());
+        let watcher = aor_of(&from.uri);
+        let (state, neutral) = if winfo_package {
+            // RFC 3857 §4.5: only the presentity sees its watchers.
+            if !winfo::authorized_subscriber(&watcher, &presentity) {
+                return Err(Answer::new(403, "Forbidden"));
+            }
+            (State::Active, false)
+        } else {
+            let outcome = authorization::subscription_outcome(self.decide(&presentity, &watcher));
+            match outcome.state.dialog_state() {
+                Some(s) => (s, outcome.neutral_body),
+                None => return Err(Answer::new(outcome.status, outcome.reason)),
+            }
+        };
         let mut dialog = Dialog {
             id: id.clone(),
             event,
             presentity: presentity.clone(),
-            watcher: aor_of(&from.uri),
+            watcher,
             local_uri: to.uri.to_string(),
             remote_uri: from.uri.to_string(),
             remote_target: contact.uri.to_string(),
@@ -410,8 +630,9 @@ impl Agent {
             local_cseq: 0,
             remote_cseq: cseq.seq,
             expires_at: now + u64::from(expires) * 1000,
-            state: State::Active,
+            state,
             path,
+            neutral,
             in_flight: false,
             dirty: false,
         };
@@ -428,10 +649,18 @@ impl Agent {
             self.save(dialog);
             return Ok((answer, vec![notify]));
         }
-        let notify = self.notify_now(now, &mut dialog, None);
-        self.watchers.entry(presentity).or_default().insert(id);
+        let mut notifies = vec![self.notify_now(now, &mut dialog, None)];
+        if !winfo_package {
+            let status = if state == State::Pending {
+                WinfoStatus::Pending
+            } else {
+                WinfoStatus::Active
+            };
+            notifies.extend(self.watcher_event(now, &dialog, status, WinfoEvent::Subscribe));
+            self.watchers.entry(presentity).or_default().insert(id);
+        }
         self.save(dialog);
-        Ok((answer, vec![notify]))
+        Ok((answer, notifies))
     }
 
     fn refresh(
@@ -458,7 +687,12 @@ impl Agent {
                 set.remove(id);
             }
             self.closing.insert(id.clone());
-            self.notify_now(now, &mut dialog, None)
+            let n = self.notify_now(now, &mut dialog, None);
+            let more = self.ended(now, &dialog, WinfoEvent::Timeout);
+            self.save(dialog);
+            let mut all = vec![n];
+            all.extend(more);
+            return Ok((answer, all));
         } else {
             dialog.expires_at = now + u64::from(expires) * 1000;
             // RFC 6665 §4.2.1.2: a refresh is answered with a NOTIFY too.
@@ -472,13 +706,30 @@ impl Agent {
     /// in flight (initial, refresh and final NOTIFYs are due at once).
     fn notify_now(&mut self, now: u64, dialog: &mut Dialog, reason: Option<&str>) -> Notify {
         let branch = self.branch();
-        let body = self.document(&dialog.presentity);
         let last = dialog.state == State::Terminated;
-        let bytes = if last {
-            dialog.notify(now, &branch, reason, None)
+        // Terminated and pending NOTIFYs carry no state (RFC 3856 §6.6);
+        // a polite block gets the neutral document; winfo a full document.
+        let body: Option<(&str, String)> = if last || dialog.state == State::Pending {
+            None
+        } else if Self::is_winfo(dialog) {
+            let doc = self
+                .winfo
+                .subscribe(now, &dialog.presentity, dialog.id.clone());
+            Some((winfo::CONTENT_TYPE, doc.to_xml()))
+        } else if dialog.neutral {
+            Some((
+                PIDF,
+                pidf::closed(&format!("sip:{}", dialog.presentity)).to_xml(),
+            ))
         } else {
-            dialog.notify(now, &branch, reason, Some((PIDF, body.as_bytes())))
+            Some((PIDF, self.document(&dialog.presentity)))
         };
+        let bytes = dialog.notify(
+            now,
+            &branch,
+            reason,
+            body.as_ref().map(|(t, b)| (*t, b.as_bytes())),
+        );
         dialog.in_flight = true;
         dialog.dirty = false;
         Notify {
@@ -530,9 +781,18 @@ impl Agent {
             Some(_) => false,
             None => self.policy.end_on_notify_timeout,
         };
-        if self.closing.remove(id) || ends {
+        if self.closing.remove(id) {
             self.forget(id);
             return Vec::new();
+        }
+        if ends {
+            // The watcher's side is gone (RFC 3857 §4.7: giveup).
+            let mut out = Vec::new();
+            if let Some(d) = self.dialogs.get(id).cloned() {
+                out = self.ended(now, &d, WinfoEvent::Giveup);
+            }
+            self.forget(id);
+            return out;
         }
         let Some(mut d) = self.dialogs.remove(id) else {
             return Vec::new();
@@ -547,9 +807,23 @@ impl Agent {
         out
     }
 
+    /// A subscription ended: watcher information hears of a presence one, a
+    /// winfo one stops being a subscriber.
+    fn ended(&mut self, now: u64, d: &Dialog, event: WinfoEvent) -> Vec<Notify> {
+        if Self::is_winfo(d) {
+            self.winfo.unsubscribe(&d.presentity, &d.id);
+            Vec::new()
+        } else {
+            self.watcher_event(now, d, WinfoStatus::Terminated, event)
+        }
+    }
+
     fn forget(&mut self, id: &DialogId) {
         self.changes.push(Change::SubscriptionGone(id.clone()));
         if let Some(d) = self.dialogs.remove(id) {
+            if Self::is_winfo(&d) {
+                self.winfo.unsubscribe(&d.presentity, &d.id);
+            }
             if let Some(set) = self.watchers.get_mut(&d.presentity) {
                 set.remove(id);
                 if set.is_empty() {
@@ -588,6 +862,7 @@ impl Agent {
             }
             // RFC 6665 §4.2.2: expiry ends with reason=timeout.
             out.push(self.notify_now(now, &mut d, Some("timeout")));
+            out.extend(self.ended(now, &d, WinfoEvent::Timeout));
             self.closing.insert(id);
             self.save(d);
         }

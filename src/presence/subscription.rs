@@ -67,6 +67,9 @@ pub struct Dialog {
     pub expires_at: u64,
     pub state: State,
     pub path: Path,
+    /// Polite blocking (RFC 3856 §6.6.2): NOTIFYs carry a neutral closed
+    /// document, never the presentity's state.
+    pub neutral: bool,
     /// A NOTIFY is waiting for its answer.
     pub in_flight: bool,
     /// The state changed while a NOTIFY was in flight.
@@ -257,6 +260,7 @@ mod tests {
                 conn: None,
                 symmetric: false,
             },
+            neutral: false,
             in_flight: false,
             dirty: false,
         }

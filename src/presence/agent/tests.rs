@@ -1,5 +1,7 @@
 use super::*;
+use crate::presence::authorization::{Action, DefaultPolicy, Rule};
 use crate::presence::subscription::Path;
+use crate::presence::winfo::{self, Event as WinfoEvent, Status as WinfoStatus};
 use crate::sip::parse;
 
 const PIDF_OPEN: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -146,7 +148,7 @@ fn rfc3903_s6_errors() {
     let r = a.on_publish(0, &parse(text.as_bytes()).unwrap()).0;
     assert_eq!(
         (r.status, header(&r, "Allow-Events")),
-        (489, Some("presence"))
+        (489, Some("presence, presence.winfo"))
     );
     let r = do_publish(&mut a, 0, "Expires: 999999\r\n", PIDF_OPEN).0;
     assert_eq!(header(&r, "Expires"), Some("7200"), "cut to the maximum");
@@ -395,4 +397,123 @@ fn rfc6665_s4_2_2_restored_state_resumes_with_higher_cseq() {
     let n = c.restore(700_000, vec![], dialogs, 100);
     assert_eq!(n.len(), 1);
     assert_eq!(substate(&n[0]), "terminated;reason=timeout");
+}
+
+fn rule(watcher: &str, action: Action) -> Rule {
+    Rule::new("alice@example.com", watcher, action)
+}
+
+#[test]
+fn rfc3856_s6_6_block_is_403() {
+    let mut a = agent();
+    a.set_rules(0, vec![rule("bob@example.com", Action::Block)]);
+    let (r, n) = do_subscribe(&mut a, 0, "", "", 1);
+    assert_eq!(r.status, 403);
+    assert!(n.is_empty());
+    assert_eq!(a.subscriptions(), 0);
+}
+
+#[test]
+fn rfc3856_s6_6_2_polite_block_sees_a_neutral_closed_document() {
+    let mut a = agent();
+    a.set_rules(0, vec![rule("bob@example.com", Action::PoliteBlock)]);
+    do_publish(&mut a, 0, "", PIDF_OPEN);
+    let (r, n) = do_subscribe(&mut a, 1, "", "", 1);
+    assert_eq!(r.status, 200, "indistinguishable from allow");
+    assert_eq!(substate(&n[0]), "active;expires=3600");
+    let b = notify_body(&n[0]);
+    assert!(b.contains("closed") && !b.contains("open"), "{b}");
+}
+
+#[test]
+fn rfc3856_s6_6_confirm_is_pending_until_a_rule_decides() {
+    let mut a = agent();
+    a.set_rules(0, vec![rule("bob@example.com", Action::Confirm)]);
+    do_publish(&mut a, 0, "", PIDF_OPEN);
+    let (r, n) = do_subscribe(&mut a, 1, "", "", 1);
+    assert_eq!(r.status, 200);
+    assert!(substate(&n[0]).starts_with("pending"));
+    assert!(
+        notify_body(&n[0]).is_empty(),
+        "pending NOTIFYs carry no state"
+    );
+    a.on_notify_result(2, &n[0].dialog, Some(200));
+    let n = a.set_rules(3, vec![rule("bob@example.com", Action::Allow)]);
+    assert_eq!(n.len(), 1);
+    assert!(substate(&n[0]).starts_with("active"));
+    assert!(notify_body(&n[0]).contains("open"));
+}
+
+#[test]
+fn rfc3856_s6_6_confirm_then_reject_terminates_with_reason_rejected() {
+    let mut a = agent();
+    a.set_rules(0, vec![rule("*", Action::Confirm)]);
+    let (_, n) = do_subscribe(&mut a, 1, "", "", 1);
+    a.on_notify_result(2, &n[0].dialog, Some(200));
+    let n = a.set_rules(3, vec![rule("bob@example.com", Action::Block)]);
+    assert_eq!(substate(&n[0]), "terminated;reason=rejected");
+}
+
+#[test]
+fn default_policy_same_domain() {
+    let mut a = Agent::new(
+        Policy {
+            authorization: DefaultPolicy::AllowSameDomain,
+            ..Policy::default()
+        },
+        1,
+    );
+    let (_, n) = do_subscribe(&mut a, 0, "", "", 1);
+    assert!(
+        substate(&n[0]).starts_with("active"),
+        "bob@example.com watches alice@example.com"
+    );
+    let text = String::from_utf8(subscribe("", "", 1))
+        .unwrap()
+        .replace("sip:bob@example.com", "sip:eve@other.example");
+    let (_, n) = a.on_subscribe(0, &parse(text.as_bytes()).unwrap(), path());
+    assert!(
+        substate(&n[0]).starts_with("pending"),
+        "another domain waits"
+    );
+}
+
+fn winfo_subscribe(a: &mut Agent, now: u64, from: &str) -> (Answer, Vec<Notify>) {
+    let text = String::from_utf8(subscribe("Accept: application/watcherinfo+xml\r\n", "", 1))
+        .unwrap()
+        .replace("Event: presence", "Event: presence.winfo")
+        .replace("Call-ID: sub1", "Call-ID: winfo1")
+        .replace(
+            "From: <sip:bob@example.com>",
+            &format!("From: <sip:{from}>"),
+        );
+    a.on_subscribe(now, &parse(text.as_bytes()).unwrap(), path())
+}
+
+#[test]
+fn rfc3857_winfo_full_then_partial_documents() {
+    let mut a = agent();
+    // someone else may not see alice's watchers
+    assert_eq!(winfo_subscribe(&mut a, 0, "bob@example.com").0.status, 403);
+    let (r, n) = winfo_subscribe(&mut a, 0, "alice@example.com");
+    assert_eq!(r.status, 200);
+    let full = winfo::parse(parse(&n[0].bytes).unwrap().body).unwrap();
+    assert_eq!((full.version, full.state), (0, winfo::DocState::Full));
+    assert_eq!(full.watchers().count(), 0);
+    a.on_notify_result(1, &n[0].dialog, Some(200));
+    // bob subscribes to alice's presence: the winfo subscriber hears of it
+    a.set_rules(1, vec![rule("bob@example.com", Action::Confirm)]);
+    let (_, n) = do_subscribe(&mut a, 2, "", "", 1);
+    let to_winfo: Vec<&Notify> = n.iter().filter(|x| x.dialog.call_id == "winfo1").collect();
+    assert_eq!(to_winfo.len(), 1);
+    let partial = winfo::parse(parse(&to_winfo[0].bytes).unwrap().body).unwrap();
+    assert_eq!(
+        (partial.version, partial.state),
+        (1, winfo::DocState::Partial)
+    );
+    let w = partial.watchers().next().unwrap();
+    assert_eq!(
+        (w.status, w.event),
+        (WinfoStatus::Pending, WinfoEvent::Subscribe)
+    );
 }
