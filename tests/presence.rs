@@ -573,3 +573,50 @@ fn rules_decide_pending_watchers_and_winfo_shows_it() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The node on PostgreSQL (chosen by the --db URL), in a schema of its own
+/// in the test database: state survives a restart as it does on SQLite.
+/// Required in CI (PRESENCECLOUD_REQUIRE_POSTGRES=1), like the store tests.
+#[test]
+fn the_node_keeps_its_state_in_postgresql() {
+    let base = std::env::var("PRESENCECLOUD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("pc_node_{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin = |sql: String| {
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&base)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {base} is needed (set PRESENCECLOUD_TEST_POSTGRES): {e}")
+                });
+            sqlx::query(&sql).execute(&mut c).await.unwrap();
+        })
+    };
+    admin(format!("CREATE SCHEMA {schema}"));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let db = format!("{base}{sep}options=-csearch_path%3D{schema}");
+    let mut a = Node::start_with_db("pg-a", CONFIG, &db, &[]);
+    let mut publisher = Phone::new(a.udp);
+    let r = publisher.request(
+        "PUBLISH",
+        "pgp",
+        None,
+        "Expires: 600\r\n",
+        &pidf("open", "in-postgres"),
+    );
+    assert_eq!(parse(&r).unwrap().status(), Some(200));
+    assert!(a.terminate().success());
+    let b = Node::start_with_db("pg-b", CONFIG, &db, &[]);
+    let mut watcher = Phone::new(b.udp);
+    watcher.request("SUBSCRIBE", "pgw", None, "", "");
+    watcher.notifies_until(Duration::from_secs(5), |n| !n.is_empty());
+    let doc = body(&watcher.notifies[0]);
+    drop(b);
+    admin(format!("DROP SCHEMA {schema} CASCADE"));
+    assert!(doc.contains("in-postgres"), "{doc}");
+}
