@@ -146,6 +146,9 @@ struct FilePresence {
     subscribe_min_expires: Option<u32>,
     subscribe_max_expires: Option<u32>,
     subscribe_default_expires: Option<u32>,
+    winfo_min_expires: Option<u32>,
+    winfo_max_expires: Option<u32>,
+    winfo_default_expires: Option<u32>,
     notify_timeout_ends_subscription: Option<bool>,
     default_policy: Option<crate::presence::authorization::DefaultPolicy>,
 }
@@ -331,6 +334,9 @@ impl Config {
             (&mut p.subscribe.min, f.subscribe_min_expires),
             (&mut p.subscribe.max, f.subscribe_max_expires),
             (&mut p.subscribe.default, f.subscribe_default_expires),
+            (&mut p.winfo.min, f.winfo_min_expires),
+            (&mut p.winfo.max, f.winfo_max_expires),
+            (&mut p.winfo.default, f.winfo_default_expires),
         ] {
             if let Some(v) = v {
                 *slot = v;
@@ -426,6 +432,7 @@ impl Config {
         for (key, b) in [
             ("presence.publish", self.presence.publish),
             ("presence.subscribe", self.presence.subscribe),
+            ("presence.winfo", self.presence.winfo),
         ] {
             if b.min == 0 || b.min > b.default || b.default > b.max {
                 return Err(ConfigError::new(

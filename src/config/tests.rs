@@ -39,6 +39,9 @@ fn the_example_file_shows_every_key_with_its_default() {
         "subscribe_min_expires",
         "subscribe_max_expires",
         "subscribe_default_expires",
+        "winfo_min_expires",
+        "winfo_max_expires",
+        "winfo_default_expires",
         "notify_timeout_ends_subscription",
         "default_policy",
     ] {

@@ -41,7 +41,10 @@ pub struct Bounds {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     pub publish: Bounds,
+    /// SUBSCRIBE to `presence`.
     pub subscribe: Bounds,
+    /// SUBSCRIBE to `presence.winfo`.
+    pub winfo: Bounds,
     /// End a subscription whose NOTIFY times out (a 481 always ends it,
     /// RFC 6665 §4.1.3).
     pub end_on_notify_timeout: bool,
@@ -59,6 +62,11 @@ impl Default for Policy {
             },
             // RFC 3856 §6.4 suggests an hour.
             subscribe: Bounds {
+                min: 60,
+                max: 7200,
+                default: 3600,
+            },
+            winfo: Bounds {
                 min: 60,
                 max: 7200,
                 default: 3600,
@@ -569,7 +577,12 @@ impl Agent {
         if has_accept && !req.accept().any(|a| a.admits("application", subtype)) {
             return Err(Answer::new(406, "Not Acceptable").with("Accept", body_type));
         }
-        let expires = Self::granted(self.policy.subscribe, req.expires())?;
+        let bounds = if winfo_package {
+            self.policy.winfo
+        } else {
+            self.policy.subscribe
+        };
+        let expires = Self::granted(bounds, req.expires())?;
         let (Some(from), Some(to), Some(call_id), Some(cseq)) =
             (req.from(), req.to(), req.call_id(), req.cseq())
         else {
