@@ -9,3 +9,4 @@ pub mod subscription;
 
 pub mod authorization;
 pub mod winfo;
+mod xml;

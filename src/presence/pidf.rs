@@ -66,6 +66,7 @@
 //!
 //! `busy` wins over `away` when both are present (several devices).
 
+use super::xml::{escape_attr, escape_text, is_xml_char};
 use std::collections::HashSet;
 use std::fmt;
 
@@ -513,11 +514,6 @@ fn is_name(s: &str) -> bool {
     ok(first) && !first.is_ascii_digit() && !matches!(first, '-' | '.') && chars.all(ok)
 }
 
-/// XML 1.0 §2.2 Char: what may appear in a document at all.
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}')
-}
-
 fn check_chars(s: &str, at: u64) -> Result<(), PidfError> {
     match s.chars().position(|c| !is_xml_char(c)) {
         None => Ok(()),
@@ -787,39 +783,6 @@ fn write_raw(
         out.push('>');
     }
     prefixes.in_scope.truncate(scope);
-}
-
-/// Text content: markup characters escaped, `\r` kept through parsers that
-/// normalise line ends, characters XML cannot carry replaced.
-fn escape_text(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#13;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => out.push('\u{fffd}'),
-        }
-    }
-}
-
-/// Attribute values: as text, plus the quote and the whitespace characters
-/// that attribute-value normalisation would turn into spaces.
-fn escape_attr(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => out.push('\u{fffd}'),
-        }
-    }
 }
 
 fn is_activity(name: &str) -> bool {

@@ -73,6 +73,7 @@
 //! trimmed. `xml:lang` is not kept. A DOCTYPE is ignored and its entities
 //! never expanded.
 
+use super::xml::{escape_attr, escape_text, is_xml_char};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -435,44 +436,6 @@ fn write_watcher(out: &mut String, w: &Watcher) {
     out.push('>');
     escape_text(out, &w.uri);
     out.push_str("</watcher>\n");
-}
-
-/// Text content: markup characters escaped, `\r` kept through parsers that
-/// normalise line ends, characters XML cannot carry replaced.
-fn escape_text(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#13;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => out.push('\u{fffd}'),
-        }
-    }
-}
-
-/// Attribute values: as text, plus the quote and the whitespace characters
-/// that attribute-value normalisation would turn into spaces.
-fn escape_attr(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => out.push('\u{fffd}'),
-        }
-    }
-}
-
-/// XML 1.0 §2.2 Char: what may appear in a document at all.
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}')
 }
 
 // ---------------------------------------------------------------------------
