@@ -515,6 +515,27 @@ impl Core {
             router::route(msg, &self.caps)
         };
         let mut notifies = Vec::new();
+        // Presence for a domain we do not serve is not ours to answer; until
+        // requests are forwarded (RFC 3263), it is 404 here.
+        let decision = match decision {
+            Decision::Serve(m @ (Method::Publish | Method::Subscribe)) => {
+                let host = msg
+                    .request_uri()
+                    .and_then(|u| u.as_sip())
+                    .map(|u| u.host.raw)
+                    .unwrap_or("");
+                if self.config.serves_domain(host) {
+                    Decision::Serve(m)
+                } else {
+                    Decision::Answer(router::Answer {
+                        status: 404,
+                        reason: "Not Found",
+                        headers: Vec::new(),
+                    })
+                }
+            }
+            other => other,
+        };
         let answer = match decision {
             Decision::Absorb => return,
             Decision::Answer(a) => agent::Answer {

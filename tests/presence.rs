@@ -620,3 +620,21 @@ fn the_node_keeps_its_state_in_postgresql() {
     admin(format!("DROP SCHEMA {schema} CASCADE"));
     assert!(doc.contains("in-postgres"), "{doc}");
 }
+
+/// `--domain` limits what the node serves: presence for another domain is
+/// not answered as if it were ours.
+#[test]
+fn presence_of_an_unserved_domain_is_not_found() {
+    let node = Node::start("domains", CONFIG, &["--domain", "other.example"]);
+    let mut phone = Phone::new(node.udp);
+    let r = phone.request("PUBLISH", "dom", None, "", &pidf("open", "x"));
+    assert_eq!(parse(&r).unwrap().status(), Some(404));
+    let node = Node::start("domains-served", CONFIG, &["--domain", "EXAMPLE.com"]);
+    let mut phone = Phone::new(node.udp);
+    let r = phone.request("PUBLISH", "dom2", None, "", &pidf("open", "x"));
+    assert_eq!(
+        parse(&r).unwrap().status(),
+        Some(200),
+        "domains compare case-insensitively"
+    );
+}
