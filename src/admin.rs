@@ -1,18 +1,30 @@
-//! The admin HTTP listener. For now it answers `GET /healthz` (the node is
-//! up and taking traffic) so that tests, orchestrators and operators can
-//! tell when a node is ready; the API and dashboard come with telemetry.
-//! Bound to loopback by default.
+//! The admin HTTP listener: `GET /healthz` (the node is up), `GET /metrics`
+//! (Prometheus text), `GET /api/transactions?kind=...` (the latest latency
+//! records as JSON). Bound to loopback by default. The dashboard and the
+//! rest of the API come later.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::telemetry::{Kind, Tracker};
+
+/// What the admin pages show.
+#[derive(Clone)]
+pub struct Views {
+    /// Renders the Prometheus page; None when no exporter is installed.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub telemetry: Arc<Mutex<Tracker>>,
+}
+
 /// Binds `addr` and serves until `stop` turns true; returns the bound address.
 pub async fn start(
     addr: SocketAddr,
+    views: Views,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
@@ -22,7 +34,7 @@ pub async fn start(
             tokio::select! {
                 r = listener.accept() => {
                     if let Ok((stream, _)) = r {
-                        tokio::spawn(serve(stream));
+                        tokio::spawn(serve(stream, views.clone()));
                     }
                 }
                 _ = stop.changed() => return,
@@ -32,8 +44,8 @@ pub async fn start(
     Ok(local)
 }
 
-/// One request, one response, then close: enough for health checks.
-async fn serve(mut stream: TcpStream) {
+/// One request, one response, then close.
+async fn serve(mut stream: TcpStream, views: Views) {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let head_done = |b: &[u8]| b.windows(4).any(|w| w == b"\r\n\r\n");
@@ -43,16 +55,60 @@ async fn serve(mut stream: TcpStream) {
             _ => return,
         }
     }
-    let line = buf.split(|&b| b == b'\r').next().unwrap_or_default();
-    let (status, body) = match line {
-        b"GET /healthz HTTP/1.1" | b"GET /healthz HTTP/1.0" => ("200 OK", "ok\n"),
-        _ if line.starts_with(b"GET ") => ("404 Not Found", "not found\n"),
-        _ => ("405 Method Not Allowed", "only GET\n"),
+    let line =
+        String::from_utf8_lossy(buf.split(|&b| b == b'\r').next().unwrap_or_default()).into_owned();
+    let mut parts = line.split(' ');
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (status, content_type, body) = if method != "GET" {
+        (
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET\n".to_string(),
+        )
+    } else {
+        route(path, query, &views)
     };
     let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
+}
+
+fn route(path: &str, query: &str, views: &Views) -> (&'static str, &'static str, String) {
+    match path {
+        "/healthz" => ("200 OK", "text/plain", "ok\n".into()),
+        "/metrics" => match &views.metrics {
+            Some(h) => ("200 OK", "text/plain; version=0.0.4", h.render()),
+            None => (
+                "404 Not Found",
+                "text/plain",
+                "no metrics exporter installed\n".into(),
+            ),
+        },
+        "/api/transactions" => {
+            let kind = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("kind="))
+                .map(|k| Kind::parse(k).ok_or(k));
+            match kind {
+                Some(Err(k)) => (
+                    "400 Bad Request",
+                    "text/plain",
+                    format!("unknown kind {k:?}: notification, subscription, search or probe\n"),
+                ),
+                Some(Ok(k)) => ("200 OK", "application/json", records(views, Some(k))),
+                None => ("200 OK", "application/json", records(views, None)),
+            }
+        }
+        _ => ("404 Not Found", "text/plain", "not found\n".into()),
+    }
+}
+
+fn records(views: &Views, kind: Option<Kind>) -> String {
+    let t = views.telemetry.lock().unwrap_or_else(|p| p.into_inner());
+    let list: Vec<serde_json::Value> = t.latest(kind).iter().map(|r| r.to_json()).collect();
+    serde_json::Value::Array(list).to_string()
 }

@@ -134,6 +134,8 @@ struct File {
     #[serde(default)]
     shutdown: FileShutdown,
     #[serde(default)]
+    telemetry: FileTelemetry,
+    #[serde(default)]
     presence: FilePresence,
 }
 
@@ -199,6 +201,13 @@ struct FileLog {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct FileTelemetry {
+    records_csv: Option<PathBuf>,
+    records_csv_max_bytes: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FileShutdown {
     drain_timeout_secs: Option<u64>,
 }
@@ -224,6 +233,10 @@ pub struct Config {
     pub log_level: String,
     pub bad_input_warnings_per_minute: u32,
     pub drain_timeout: Duration,
+    /// Where latency records go as CSV (none by default).
+    pub records_csv: Option<PathBuf>,
+    /// The size at which the records file is rotated.
+    pub records_csv_max_bytes: u64,
     /// Expiry bounds and NOTIFY failure handling of the presence package.
     pub presence: crate::presence::agent::Policy,
 }
@@ -251,6 +264,8 @@ impl Default for Config {
             bad_input_warnings_per_minute: 10,
             drain_timeout: Duration::from_secs(5),
             presence: crate::presence::agent::Policy::default(),
+            records_csv: None,
+            records_csv_max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -321,6 +336,13 @@ impl Config {
         }
         if let Some(v) = file.log.bad_input_warnings_per_minute {
             self.bad_input_warnings_per_minute = v;
+        }
+        if let Some(v) = file.telemetry.records_csv {
+            // an empty path writes no records
+            self.records_csv = (!v.as_os_str().is_empty()).then_some(v);
+        }
+        if let Some(v) = file.telemetry.records_csv_max_bytes {
+            self.records_csv_max_bytes = v;
         }
         if let Some(v) = file.shutdown.drain_timeout_secs {
             self.drain_timeout = Duration::from_secs(v);

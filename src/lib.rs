@@ -23,5 +23,6 @@ pub mod presence;
 pub mod router;
 pub mod sip;
 pub mod store;
+pub mod telemetry;
 pub mod transaction;
 pub mod transport;

@@ -96,8 +96,13 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    // The exporter is installed here and only here (metrics in one place).
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    presencecloud::telemetry::describe();
     runtime.block_on(async move {
-        let node = presencecloud::node::start(config)
+        let node = presencecloud::node::start(config, Some(metrics))
             .await
             .context("starting the node")?;
         // The bound addresses on stdout, one per line, for scripts and tests.

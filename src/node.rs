@@ -28,6 +28,7 @@ use crate::sip::response::{self, Reply};
 use crate::sip::{self, Disposition, Limits, Message, Method};
 use crate::store::batch::{BatchConfig, Writer};
 use crate::store::{self, Store, StoreError};
+use crate::telemetry::{self, Kind, Record, Tracker};
 use crate::transaction::{
     ClientAction, ClientEvent, ClientKey, ClientNonInvite, InviteServerAction, InviteServerState,
     Millis, ServerInvite, ServerKey, ServerNonInvite, ServerState, Timers, client_key, server_key,
@@ -40,6 +41,11 @@ pub enum NodeError {
     Bind(std::io::Error),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("records file {path}: {source}")]
+    Csv {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("admin listener on {addr}: {source}")]
     Admin {
         addr: SocketAddr,
@@ -93,8 +99,12 @@ async fn wait_for_signal() {
     }
 }
 
-/// Binds every listener and starts the node.
-pub async fn start(config: Config) -> Result<Running, NodeError> {
+/// Binds every listener and starts the node. `metrics` renders the
+/// Prometheus page when the binary installed the exporter.
+pub async fn start(
+    config: Config,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> Result<Running, NodeError> {
     let config = Arc::new(config);
     let bad_input = Arc::new(BadInput::new(config.bad_input_warnings_per_minute));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -137,12 +147,35 @@ pub async fn start(config: Config) -> Result<Running, NodeError> {
     )
     .await
     .map_err(NodeError::Bind)?;
-    let admin = crate::admin::start(config.admin, stop_rx.clone())
-        .await
-        .map_err(|source| NodeError::Admin {
-            addr: config.admin,
-            source,
-        })?;
+    let origin = bound
+        .local
+        .first()
+        .map_or_else(|| "node".to_string(), |l| l.addr.to_string());
+    let telemetry = Arc::new(std::sync::Mutex::new(Tracker::new(origin, 1000, 60_000)));
+    let csv = match &config.records_csv {
+        Some(path) => Some(
+            CsvRecords::open(path, config.records_csv_max_bytes).map_err(|source| {
+                NodeError::Csv {
+                    path: path.clone(),
+                    source,
+                }
+            })?,
+        ),
+        None => None,
+    };
+    let admin = crate::admin::start(
+        config.admin,
+        crate::admin::Views {
+            metrics,
+            telemetry: telemetry.clone(),
+        },
+        stop_rx.clone(),
+    )
+    .await
+    .map_err(|source| NodeError::Admin {
+        addr: config.admin,
+        source,
+    })?;
     for l in &bound.local {
         tracing::info!("listening on {l}");
     }
@@ -160,6 +193,10 @@ pub async fn start(config: Config) -> Result<Running, NodeError> {
     let epoch_unix = wall.as_millis() as u64;
     let restored = restore(&config, &bound.local, kept_publications, kept_subscriptions);
     let core = Core {
+        telemetry,
+        csv,
+        correlators: HashMap::new(),
+        subscribing: HashMap::new(),
         store,
         writer,
         rules_rx,
@@ -239,6 +276,14 @@ struct Core {
     config: Arc<Config>,
     caps: Capabilities,
     agent: Agent,
+    /// Latency transactions (shared with the admin API).
+    telemetry: Arc<std::sync::Mutex<Tracker>>,
+    csv: Option<CsvRecords>,
+    /// The latency transactions a NOTIFY's answer finishes.
+    correlators: HashMap<ClientKey, Vec<String>>,
+    /// Subscriptions waiting for the answer to their first NOTIFY, with
+    /// when the SUBSCRIBE came.
+    subscribing: HashMap<DialogId, u64>,
     store: Store,
     writer: Writer,
     /// Rule sets read from the store when they change.
@@ -265,6 +310,60 @@ struct Core {
 impl Core {
     fn now(&self) -> Millis {
         Millis(self.epoch.elapsed().as_millis() as u64)
+    }
+
+    fn lock_telemetry(&self) -> std::sync::MutexGuard<'_, Tracker> {
+        self.telemetry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A NOTIFY built now carries the state any open notification
+    /// transaction of its dialog waits for, and the first NOTIFY of a new
+    /// subscription finishes its subscription transaction.
+    fn arm(&mut self, key: &ClientKey, dialog: &DialogId) {
+        let mut correlators = Vec::new();
+        if let Some(received) = self.subscribing.remove(dialog) {
+            let c = format!("subscribe:{}", row_id(dialog));
+            self.lock_telemetry().start(
+                received,
+                Kind::Subscription,
+                c.clone(),
+                dialog.remote_tag.clone(),
+            );
+            correlators.push(c);
+        }
+        let c = notification_correlator(dialog);
+        if self.lock_telemetry().is_open(&c) {
+            correlators.push(c);
+        }
+        if !correlators.is_empty() {
+            self.correlators.insert(key.clone(), correlators);
+        }
+    }
+
+    /// The answer (or timeout) of a NOTIFY finishes what it carried.
+    fn finish_measures(&mut self, key: &ClientKey, status: Option<u16>) {
+        let Some(correlators) = self.correlators.remove(key) else {
+            return;
+        };
+        let now = self.unix_now();
+        let records: Vec<Record> = {
+            let mut t = self.lock_telemetry();
+            correlators
+                .iter()
+                .filter_map(|c| match status {
+                    Some(s) => t.finish(now, c, s),
+                    None => t.time_out(now, c),
+                })
+                .collect()
+        };
+        for r in records {
+            r.observe();
+            if let Some(csv) = &mut self.csv {
+                if let Err(e) = csv.write(&r) {
+                    tracing::warn!(error = %e, "records file not written");
+                }
+            }
+        }
     }
 
     fn unix_now(&self) -> u64 {
@@ -300,6 +399,9 @@ impl Core {
         transport_stop: watch::Sender<bool>,
     ) {
         let mut drain_deadline: Option<tokio::time::Instant> = None;
+        // Latency transactions whose answer never comes (their subject went
+        // away) finish as timed out.
+        let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
         if let Some((rules, r)) = self.restored.take() {
             let now = self.unix_now();
             let _ = self.agent.set_rules(now, rules);
@@ -339,6 +441,13 @@ impl Core {
                 _ = sleep => {
                     let now = self.now();
                     self.on_timers(now).await;
+                }
+                _ = housekeeping.tick() => {
+                    let now = self.unix_now();
+                    let late = self.lock_telemetry().expire(now);
+                    for r in late {
+                        r.observe();
+                    }
                 }
                 Some(rules) = self.rules_rx.recv() => {
                     let now_unix = self.unix_now();
@@ -547,6 +656,26 @@ impl Core {
             Decision::Serve(Method::Publish) => {
                 let (a, n) = self.agent.on_publish(self.unix_now(), msg);
                 notifies = n;
+                // A state change starts a notification transaction per
+                // watcher (PUBLISH accepted → that watcher's NOTIFY 2xx).
+                let changed = !msg.body.is_empty() || msg.expires() == Some(0);
+                if a.status == 200 && changed {
+                    if let Some(p) = msg
+                        .request_uri()
+                        .and_then(crate::presence::agent::presentity_of)
+                    {
+                        let now_unix = self.unix_now();
+                        let mut t = self.lock_telemetry();
+                        for (id, watcher) in self.agent.watchers_of(&p) {
+                            t.start(
+                                now_unix,
+                                Kind::Notification,
+                                notification_correlator(&id),
+                                watcher,
+                            );
+                        }
+                    }
+                }
                 a
             }
             Decision::Serve(Method::Subscribe) => {
@@ -563,7 +692,14 @@ impl Core {
                     },
                     symmetric: self.config.force_rport,
                 };
-                let (a, n) = self.agent.on_subscribe(self.unix_now(), msg, path);
+                let received = self.unix_now();
+                let (a, n) = self.agent.on_subscribe(received, msg, path);
+                // A new subscription: SUBSCRIBE received → first NOTIFY 2xx.
+                if a.to_tag.is_some() {
+                    if let Some(first) = n.first() {
+                        self.subscribing.insert(first.dialog.clone(), received);
+                    }
+                }
                 notifies = n;
                 a
             }
@@ -602,6 +738,10 @@ impl Core {
                 (ServerTx::NonInvite(t), r)
             }
         };
+        metrics::counter!(telemetry::names::REQUESTS, "method" => method.as_str().to_string())
+            .increment(1);
+        metrics::counter!(telemetry::names::RESPONSES, "code" => answer.status.to_string())
+            .increment(1);
         tracing::debug!(
             peer = %inbound.source,
             transport = inbound.transport().as_str(),
@@ -626,6 +766,8 @@ impl Core {
         self.send_notifies(now, notifies).await;
         self.persist().await;
         self.schedule_agent();
+        metrics::gauge!(telemetry::names::DIALOGS).set(self.agent.subscriptions() as f64);
+        metrics::gauge!(telemetry::names::PUBLICATIONS).set(self.agent.publications() as f64);
     }
 
     fn schedule(&mut self, key: ServerKey) {
@@ -674,6 +816,7 @@ impl Core {
                 },
             };
             tracing::debug!(to = %n.to, call_id = %n.dialog.call_id, last = n.last, "NOTIFY");
+            self.arm(&key, &n.dialog);
             let reliable = n.transport == "TCP";
             let tx = ClientNonInvite::new(now, n.bytes.clone(), reliable, self.timers);
             let dialog = n.dialog.clone();
@@ -709,9 +852,10 @@ impl Core {
         if entry.tx.is_terminated() {
             self.clients.remove(&key);
         } else {
-            self.schedule_client(key);
+            self.schedule_client(key.clone());
         }
         if let Some(ClientEvent::Final(s)) = event {
+            self.finish_measures(&key, Some(s));
             let more = self
                 .agent
                 .on_notify_result(self.unix_now(), &dialog, Some(s));
@@ -735,6 +879,7 @@ impl Core {
                 self.send(target, bytes.to_vec()).await;
             }
             Some(ClientAction::Timeout) => {
+                self.finish_measures(&key, None);
                 // Timer F: the watcher never answered (RFC 3261 §17.1.2.2).
                 tracing::debug!(call_id = %dialog.call_id, "NOTIFY timed out");
                 let more = self.agent.on_notify_result(self.unix_now(), &dialog, None);
@@ -979,5 +1124,60 @@ async fn watch_rules(
             }
             Err(e) => tracing::warn!(error = %e, "cannot read authorization rules"),
         }
+    }
+}
+
+fn notification_correlator(dialog: &DialogId) -> String {
+    format!("notify:{}", row_id(dialog))
+}
+
+/// The optional CSV file of latency records ([`Record::CSV_HEADER`] names
+/// the columns), rotated when it passes its size: the full file is renamed
+/// with a `.1` suffix (replacing the previous one) and a new one started.
+struct CsvRecords {
+    path: std::path::PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    written: u64,
+    max_bytes: u64,
+}
+
+impl CsvRecords {
+    fn open(path: &std::path::Path, max_bytes: u64) -> std::io::Result<Self> {
+        let existing = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let mut c = CsvRecords {
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+            written: existing,
+            max_bytes,
+        };
+        if existing == 0 {
+            c.line(Record::CSV_HEADER)?;
+        }
+        Ok(c)
+    }
+
+    fn line(&mut self, s: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        writeln!(self.file, "{s}")?;
+        self.file.flush()?;
+        self.written += s.len() as u64 + 1;
+        Ok(())
+    }
+
+    fn write(&mut self, r: &Record) -> std::io::Result<()> {
+        if self.written >= self.max_bytes {
+            let mut rotated = self.path.clone().into_os_string();
+            rotated.push(".1");
+            std::fs::rename(&self.path, rotated)?;
+            let file = std::fs::File::create(&self.path)?;
+            self.file = std::io::BufWriter::new(file);
+            self.written = 0;
+            self.line(Record::CSV_HEADER)?;
+        }
+        self.line(&r.csv_row())
     }
 }

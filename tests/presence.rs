@@ -638,3 +638,68 @@ fn presence_of_an_unserved_domain_is_not_found() {
         "domains compare case-insensitively"
     );
 }
+
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// Measured presence (latency transactions with correlators): a
+/// subscription and a notification are measured, show in Prometheus, in
+/// the admin API and in the CSV records file.
+#[test]
+fn presence_latency_is_measured() {
+    let dir = support::scratch("telemetry-records");
+    let csv = dir.join("records.csv");
+    let config = format!("{CONFIG}[telemetry]\nrecords_csv = \"{}\"\n", csv.display());
+    let node = Node::start("telemetry", &config, &[]);
+    let mut watcher = Phone::new(node.udp);
+    let mut publisher = Phone::new(node.udp);
+    watcher.request("SUBSCRIBE", "mw", None, "", "");
+    watcher.notifies_until(Duration::from_secs(5), |n| !n.is_empty());
+    publisher.request("PUBLISH", "mp", None, "", &pidf("open", "measured"));
+    watcher.notifies_until(Duration::from_secs(5), |n| n.len() >= 2);
+    // the watcher's 200 to the second NOTIFY finishes the notification
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let api = loop {
+        let page = http_get(node.admin, "/api/transactions?kind=notification");
+        if page.contains("\"completed\":true") || std::time::Instant::now() > deadline {
+            break page;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(api.starts_with("HTTP/1.1 200"), "{api}");
+    assert!(
+        api.contains("\"kind\":\"notification\"") && api.contains("\"completed\":true"),
+        "{api}"
+    );
+    let subs = http_get(node.admin, "/api/transactions?kind=subscription");
+    assert!(subs.contains("\"kind\":\"subscription\""), "{subs}");
+    assert!(http_get(node.admin, "/api/transactions?kind=bogus").starts_with("HTTP/1.1 400"));
+    let metrics = http_get(node.admin, "/metrics");
+    for name in [
+        "presencecloud_notification_latency_seconds",
+        "presencecloud_subscription_latency_seconds",
+        "presencecloud_requests_total",
+        "presencecloud_responses_total",
+        "presencecloud_subscriptions",
+        "presencecloud_publications",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = rows.lines();
+    assert_eq!(
+        lines.next(),
+        Some("started_ms,kind,origin,peer,status,completed,correlator,duration_ms")
+    );
+    assert!(
+        rows.contains(",notification,") && rows.contains(",subscription,"),
+        "{rows}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -44,6 +44,8 @@ fn the_example_file_shows_every_key_with_its_default() {
         "winfo_default_expires",
         "notify_timeout_ends_subscription",
         "default_policy",
+        "records_csv",
+        "records_csv_max_bytes",
     ] {
         assert!(
             example.contains(&format!("\n{key} =")),

@@ -896,6 +896,21 @@ impl Agent {
         }
     }
 
+    /// The active presence subscriptions to `presentity`: dialog and
+    /// watcher URI.
+    pub fn watchers_of(&self, presentity: &str) -> Vec<(DialogId, String)> {
+        self.watchers
+            .get(presentity)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| self.dialogs.get(id))
+                    .filter(|d| d.state == State::Active)
+                    .map(|d| (d.id.clone(), d.remote_uri.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn subscriptions(&self) -> usize {
         self.dialogs.len()
     }
