@@ -795,9 +795,10 @@ impl Core {
     async fn send_notifies(&mut self, now: Millis, notifies: Vec<Notify>) {
         let mut queue: std::collections::VecDeque<Notify> = notifies.into();
         while let Some(n) = queue.pop_front() {
-            let Some(key) = sip::parse(&n.bytes).ok().as_ref().and_then(client_key) else {
-                tracing::error!("a NOTIFY we built has no client key");
-                continue;
+            // The key of our own NOTIFY, known without parsing it back.
+            let key = ClientKey {
+                branch: n.branch.to_ascii_lowercase(),
+                method: "NOTIFY".into(),
             };
             let target = match n.transport {
                 "TCP" => Target::Tcp {

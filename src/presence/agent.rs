@@ -107,6 +107,8 @@ impl Answer {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notify {
     pub dialog: DialogId,
+    /// The Via branch of the NOTIFY: its client transaction's key.
+    pub branch: String,
     pub bytes: Vec<u8>,
     pub to: core::net::SocketAddr,
     pub transport: &'static str,
@@ -131,6 +133,8 @@ pub struct Agent {
     rules: HashMap<String, Vec<Rule>>,
     /// Watcher information, for `presence.winfo` subscribers.
     winfo: WinfoTracker<DialogId>,
+    /// The document of the presentity being notified, composed once.
+    composed: Option<(String, String)>,
     publications: Publications<pidf::Presence>,
     dialogs: HashMap<DialogId, Dialog>,
     watchers: HashMap<String, BTreeSet<DialogId>>,
@@ -163,6 +167,7 @@ impl Agent {
             changes: Vec::new(),
             rules: HashMap::new(),
             winfo: WinfoTracker::new(PACKAGE),
+            composed: None,
             publications: Publications::new(seed),
             dialogs: HashMap::new(),
             watchers: HashMap::new(),
@@ -421,6 +426,7 @@ impl Agent {
                 d.in_flight = true;
                 out.push(Notify {
                     dialog: d.id.clone(),
+                    branch,
                     bytes,
                     to: d.next_hop(),
                     transport: d.path.transport,
@@ -735,7 +741,11 @@ impl Agent {
                 pidf::closed(&format!("sip:{}", dialog.presentity)).to_xml(),
             ))
         } else {
-            Some((PIDF, self.document(&dialog.presentity)))
+            let doc = match &self.composed {
+                Some((p, doc)) if *p == dialog.presentity => doc.clone(),
+                _ => self.document(&dialog.presentity),
+            };
+            Some((PIDF, doc))
         };
         let bytes = dialog.notify(
             now,
@@ -747,6 +757,7 @@ impl Agent {
         dialog.dirty = false;
         Notify {
             dialog: dialog.id.clone(),
+            branch,
             bytes,
             to: dialog.next_hop(),
             transport: dialog.path.transport,
@@ -764,6 +775,8 @@ impl Agent {
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default();
         let mut out = Vec::new();
+        // One composition for every watcher of this change.
+        self.composed = Some((presentity.to_string(), self.document(presentity)));
         for id in ids {
             let Some(mut d) = self.dialogs.remove(&id) else {
                 continue;
@@ -775,6 +788,7 @@ impl Agent {
             }
             self.save(d);
         }
+        self.composed = None;
         out
     }
 
