@@ -176,8 +176,10 @@ class Server:
                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.work, "ours.log"), "w"))
             self.root_pid = self.proc.pid
         else:
+            # Shared memory sized for the idle-subscription workload.
+            env = dict(os.environ, KAMAILIO_SHM_MB=os.environ.get("KAMAILIO_SHM_MB", "2048"))
             out = subprocess.run([KAM, "start", store, str(self.port), self.work],
-                                 check=True, capture_output=True, text=True).stdout
+                                 check=True, capture_output=True, text=True, env=env).stdout
             self.root_pid = int(re.findall(r"\d+", out.strip().splitlines()[-1])[0])
         self.wait_ready()
 
