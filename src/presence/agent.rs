@@ -135,6 +135,10 @@ pub struct Agent {
     winfo: WinfoTracker<DialogId>,
     /// The document of the presentity being notified, composed once.
     composed: Option<(String, String)>,
+    /// (expiry, dialog) of every live subscription, and each one's indexed
+    /// expiry: the next deadline costs O(log n), not a scan of all dialogs.
+    expiries: BTreeSet<(u64, DialogId)>,
+    indexed: HashMap<DialogId, u64>,
     publications: Publications<pidf::Presence>,
     dialogs: HashMap<DialogId, Dialog>,
     watchers: HashMap<String, BTreeSet<DialogId>>,
@@ -168,6 +172,8 @@ impl Agent {
             rules: HashMap::new(),
             winfo: WinfoTracker::new(PACKAGE),
             composed: None,
+            expiries: BTreeSet::new(),
+            indexed: HashMap::new(),
             publications: Publications::new(seed),
             dialogs: HashMap::new(),
             watchers: HashMap::new(),
@@ -185,6 +191,11 @@ impl Agent {
     /// Keeps a dialog and records it for the store.
     fn save(&mut self, dialog: Dialog) {
         self.changes.push(Change::Subscription(dialog.clone()));
+        self.unindex(&dialog.id);
+        if dialog.state != State::Terminated {
+            self.expiries.insert((dialog.expires_at, dialog.id.clone()));
+            self.indexed.insert(dialog.id.clone(), dialog.expires_at);
+        }
         self.dialogs.insert(dialog.id.clone(), dialog);
     }
 
@@ -845,8 +856,15 @@ impl Agent {
         }
     }
 
+    fn unindex(&mut self, id: &DialogId) {
+        if let Some(t) = self.indexed.remove(id) {
+            self.expiries.remove(&(t, id.clone()));
+        }
+    }
+
     fn forget(&mut self, id: &DialogId) {
         self.changes.push(Change::SubscriptionGone(id.clone()));
+        self.unindex(id);
         if let Some(d) = self.dialogs.remove(id) {
             if Self::is_winfo(&d) {
                 self.winfo.unsubscribe(&d.presentity, &d.id);
@@ -874,10 +892,10 @@ impl Agent {
             out.extend(self.state_changed(now, &presentity));
         }
         let expired: Vec<DialogId> = self
-            .dialogs
-            .values()
-            .filter(|d| d.state != State::Terminated && d.expires_at <= now)
-            .map(|d| d.id.clone())
+            .expiries
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, id)| id.clone())
             .collect();
         for id in expired {
             let Some(mut d) = self.dialogs.remove(&id) else {
@@ -898,12 +916,7 @@ impl Agent {
 
     /// When [`on_timeout`](Self::on_timeout) must next run.
     pub fn next_deadline(&self) -> Option<u64> {
-        let subs = self
-            .dialogs
-            .values()
-            .filter(|d| d.state != State::Terminated)
-            .map(|d| d.expires_at)
-            .min();
+        let subs = self.expiries.first().map(|(t, _)| *t);
         match (subs, self.publications.next_expiry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

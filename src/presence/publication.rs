@@ -8,7 +8,7 @@
 //! success gives a fresh entity-tag (§6 step 7), so a stale one is refused
 //! with 412. The document type is the caller's (PIDF for presence).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// One accepted publication.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +73,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Publications<D> {
     by_etag: HashMap<String, Publication<D>>,
+    /// (expiry, entity-tag), so the next expiry costs O(log n), not a scan.
+    expiries: BTreeSet<(u64, String)>,
     seq: u64,
     etag_seed: u64,
 }
@@ -82,9 +84,23 @@ impl<D: Clone> Publications<D> {
     pub fn new(etag_seed: u64) -> Self {
         Publications {
             by_etag: HashMap::new(),
+            expiries: BTreeSet::new(),
             seq: 0,
             etag_seed,
         }
+    }
+
+    fn insert(&mut self, p: Publication<D>) {
+        self.expiries.insert((p.expires_at, p.etag.clone()));
+        if let Some(old) = self.by_etag.insert(p.etag.clone(), p) {
+            self.expiries.remove(&(old.expires_at, old.etag));
+        }
+    }
+
+    fn remove(&mut self, etag: &str) -> Option<Publication<D>> {
+        let p = self.by_etag.remove(etag)?;
+        self.expiries.remove(&(p.expires_at, p.etag.clone()));
+        Some(p)
     }
 
     fn next_etag(&mut self) -> String {
@@ -107,18 +123,15 @@ impl<D: Clone> Publications<D> {
             } => {
                 let etag = self.next_etag();
                 let seq = self.seq;
-                self.by_etag.insert(
-                    etag.clone(),
-                    Publication {
-                        presentity: p.clone(),
-                        etag: etag.clone(),
-                        content_type,
-                        body,
-                        document,
-                        expires_at: now + u64::from(expires) * 1000,
-                        seq,
-                    },
-                );
+                self.insert(Publication {
+                    presentity: p.clone(),
+                    etag: etag.clone(),
+                    content_type,
+                    body,
+                    document,
+                    expires_at: now + u64::from(expires) * 1000,
+                    seq,
+                });
                 Outcome::Accepted {
                     presentity: p,
                     etag,
@@ -146,7 +159,7 @@ impl<D: Clone> Publications<D> {
                 None => Outcome::UnknownEtag,
                 Some(p) if p.presentity != presentity => Outcome::WrongPresentity,
                 Some(_) => {
-                    self.by_etag.remove(&etag);
+                    self.remove(&etag);
                     Outcome::Removed {
                         presentity: presentity.to_string(),
                     }
@@ -170,7 +183,7 @@ impl<D: Clone> Publications<D> {
         }
         let new_etag = self.next_etag();
         let seq = self.seq;
-        let Some(mut p) = self.by_etag.remove(etag) else {
+        let Some(mut p) = self.remove(etag) else {
             return Outcome::UnknownEtag;
         };
         p.etag = new_etag.clone();
@@ -183,7 +196,7 @@ impl<D: Clone> Publications<D> {
             // a modified document counts as the newest for composition
             p.seq = seq;
         }
-        self.by_etag.insert(new_etag.clone(), p);
+        self.insert(p);
         Outcome::Accepted {
             presentity: presentity.to_string(),
             etag: new_etag,
@@ -220,19 +233,19 @@ impl<D: Clone> Publications<D> {
     /// Removes what expired by `now` and returns it.
     pub fn expire_removed(&mut self, now: u64) -> Vec<Publication<D>> {
         let gone: Vec<String> = self
-            .by_etag
-            .values()
-            .filter(|p| p.expires_at <= now)
-            .map(|p| p.etag.clone())
+            .expiries
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, e)| e.clone())
             .collect();
-        gone.iter().filter_map(|e| self.by_etag.remove(e)).collect()
+        gone.iter().filter_map(|e| self.remove(e)).collect()
     }
 
     /// Puts back a publication kept across a restart; later ones number on
     /// from it.
     pub fn restore(&mut self, p: Publication<D>) {
         self.seq = self.seq.max(p.seq);
-        self.by_etag.insert(p.etag.clone(), p);
+        self.insert(p);
     }
 
     /// The publication with this entity-tag.
@@ -242,7 +255,7 @@ impl<D: Clone> Publications<D> {
 
     /// The next expiry, for the driver's timer.
     pub fn next_expiry(&self) -> Option<u64> {
-        self.by_etag.values().map(|p| p.expires_at).min()
+        self.expiries.first().map(|(t, _)| *t)
     }
 
     /// Every presentity with a live publication.
