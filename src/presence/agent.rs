@@ -20,7 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 use super::authorization::{self, Action, DefaultPolicy, Rule, SubState as Decided};
 use super::pidf;
 use super::publication::{Outcome, Publication, Publications, Request};
-use super::subscription::{Dialog, DialogId, Path, State};
+use super::subscription::{Dialog, DialogId, Path, State, host_port};
 use super::winfo::{
     self, Event as WinfoEvent, Status as WinfoStatus, Watcher, WinfoNotify, WinfoTracker,
 };
@@ -944,13 +944,6 @@ impl Agent {
 
     pub fn publications(&self) -> usize {
         self.publications.len()
-    }
-}
-
-fn host_port(a: core::net::SocketAddr) -> String {
-    match a.ip() {
-        core::net::IpAddr::V4(ip) => format!("{ip}:{}", a.port()),
-        core::net::IpAddr::V6(ip) => format!("[{ip}]:{}", a.port()),
     }
 }
 

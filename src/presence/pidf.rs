@@ -66,7 +66,7 @@
 //!
 //! `busy` wins over `away` when both are present (several devices).
 
-use super::xml::{escape_attr, escape_text, is_xml_char};
+use super::xml::{escape_attr, escape_text, is_xml_char, quote};
 use std::collections::HashSet;
 use std::fmt;
 
@@ -91,9 +91,6 @@ pub const MAX_DEPTH: usize = 64;
 /// The tuple id of [`closed`]: a constant, so the document says nothing
 /// about the presentity.
 pub const CLOSED_TUPLE_ID: &str = "closed";
-
-/// Longest piece of input quoted in an error (reason phrases stay short).
-const QUOTE_MAX: usize = 40;
 
 /// Why a PIDF body was refused. The Display text is the SIP reason phrase:
 /// one short ASCII line.
@@ -135,23 +132,6 @@ impl PidfError {
             reason: quote(&reason.to_string()),
         }
     }
-}
-
-/// Input text made safe for a reason phrase: printable ASCII only, short.
-fn quote(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if out.len() >= QUOTE_MAX {
-            out.push_str("...");
-            break;
-        }
-        if c.is_ascii_graphic() || c == ' ' {
-            out.push(c);
-        } else {
-            out.push('?');
-        }
-    }
-    out
 }
 
 /// RFC 3863 §4.1.4: the `basic` status of a tuple.

@@ -223,7 +223,8 @@ fn strip_angles(s: &str) -> &str {
     }
 }
 
-fn host_port(a: SocketAddr) -> String {
+/// `host:port`, IPv6 in brackets, as Via sent-by and Contact want it.
+pub(crate) fn host_port(a: SocketAddr) -> String {
     match a.ip() {
         IpAddr::V4(ip) => format!("{ip}:{}", a.port()),
         IpAddr::V6(ip) => format!("[{ip}]:{}", a.port()),

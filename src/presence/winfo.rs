@@ -73,7 +73,7 @@
 //! trimmed. `xml:lang` is not kept. A DOCTYPE is ignored and its entities
 //! never expanded.
 
-use super::xml::{escape_attr, escape_text, is_xml_char};
+use super::xml::{escape_attr, escape_text, is_xml_char, quote};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -92,9 +92,6 @@ pub const CONTENT_TYPE: &str = "application/watcherinfo+xml";
 pub const TEMPLATE: &str = "winfo";
 /// The Event header value of a subscription to presence watcher information.
 pub const PRESENCE_WINFO: &str = "presence.winfo";
-
-/// Longest piece of input quoted in an error (reason phrases stay short).
-const QUOTE_MAX: usize = 40;
 
 /// Why a watcherinfo body was refused. The Display text can serve as a SIP
 /// reason phrase: one short ASCII line.
@@ -157,23 +154,6 @@ pub struct TransitionError {
 
 fn status_name(s: &Option<Status>) -> &'static str {
     s.map_or("init", Status::as_str)
-}
-
-/// Input text made safe for a reason phrase: printable ASCII only, short.
-fn quote(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if out.len() >= QUOTE_MAX {
-            out.push_str("...");
-            break;
-        }
-        if c.is_ascii_graphic() || c == ' ' {
-            out.push(c);
-        } else {
-            out.push('?');
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------

@@ -40,6 +40,26 @@ pub(crate) fn escape_attr(out: &mut String, s: &str) {
     }
 }
 
+/// The most of an input an error message quotes.
+const QUOTE_MAX: usize = 40;
+
+/// Input text made safe for a reason phrase: printable ASCII only, short.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if out.len() >= QUOTE_MAX {
+            out.push_str("...");
+            break;
+        }
+        if c.is_ascii_graphic() || c == ' ' {
+            out.push(c);
+        } else {
+            out.push('?');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
