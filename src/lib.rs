@@ -16,7 +16,9 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod cloud;
 pub mod config;
+pub mod latency;
 pub mod logging;
 pub mod node;
 pub mod presence;
