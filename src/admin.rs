@@ -1,7 +1,13 @@
 //! The admin HTTP listener: `GET /healthz` (the node is up), `GET /metrics`
 //! (Prometheus text), `GET /api/transactions?kind=...` (the latest latency
-//! records as JSON). Bound to loopback by default. The dashboard and the
-//! rest of the API come later.
+//! records as JSON), `GET /api/nodes` (the PresenceCloud members as this
+//! node sees them: name, slot, row, col, alive, ps_list; empty when the
+//! node runs alone), `GET /api/rtt` (this node's probe RTT per peer) and
+//! `GET /api/cluster` (both, with the overlay's counters).
+//!
+//! Bound to loopback by default. With a token configured (required beyond
+//! loopback), every path but `/healthz` needs `Authorization: Bearer TOKEN`;
+//! a health check needs no secret.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::node::ClusterView;
 use crate::telemetry::{Kind, Tracker};
 
 /// What the admin pages show.
@@ -19,6 +26,9 @@ pub struct Views {
     /// Renders the Prometheus page; None when no exporter is installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub telemetry: Arc<Mutex<Tracker>>,
+    pub cluster: Arc<Mutex<ClusterView>>,
+    /// The bearer token the API requires, if any.
+    pub token: Option<String>,
 }
 
 /// Binds `addr` and serves until `stop` turns true; returns the bound address.
@@ -66,6 +76,12 @@ async fn serve(mut stream: TcpStream, views: Views) {
             "text/plain",
             "only GET\n".to_string(),
         )
+    } else if path != "/healthz" && !authorized(&buf, views.token.as_deref()) {
+        (
+            "401 Unauthorized",
+            "text/plain",
+            "this admin API needs Authorization: Bearer TOKEN\n".to_string(),
+        )
     } else {
         route(path, query, &views)
     };
@@ -77,8 +93,53 @@ async fn serve(mut stream: TcpStream, views: Views) {
     let _ = stream.shutdown().await;
 }
 
+/// Whether the request head carries the token (always, when none is set).
+fn authorized(head: &[u8], token: Option<&str>) -> bool {
+    let Some(token) = token else {
+        return true;
+    };
+    let head = String::from_utf8_lossy(head);
+    head.split("\r\n").skip(1).any(|line| {
+        let Some((name, value)) = line.split_once(':') else {
+            return false;
+        };
+        name.trim().eq_ignore_ascii_case("authorization")
+            && value
+                .trim()
+                .strip_prefix("Bearer ")
+                .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), token.as_bytes()))
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn cluster_json(views: &Views, what: fn(&ClusterView) -> serde_json::Value) -> String {
+    let v = views.cluster.lock().unwrap_or_else(|p| p.into_inner());
+    what(&v).to_string()
+}
+
 fn route(path: &str, query: &str, views: &Views) -> (&'static str, &'static str, String) {
     match path {
+        "/api/nodes" => (
+            "200 OK",
+            "application/json",
+            cluster_json(views, |v| serde_json::json!(v.nodes)),
+        ),
+        "/api/rtt" => (
+            "200 OK",
+            "application/json",
+            cluster_json(
+                views,
+                |v| serde_json::json!({"node": v.node, "rtt_ms": v.rtt}),
+            ),
+        ),
+        "/api/cluster" => (
+            "200 OK",
+            "application/json",
+            cluster_json(views, |v| serde_json::json!(v)),
+        ),
         "/healthz" => ("200 OK", "text/plain", "ok\n".into()),
         "/metrics" => match &views.metrics {
             Some(h) => ("200 OK", "text/plain; version=0.0.4", h.render()),

@@ -105,6 +105,34 @@ pub struct RunArgs {
     /// Admin HTTP listener [default: 127.0.0.1:9090].
     #[arg(long, value_name = "HOST:PORT")]
     pub admin: Option<SocketAddr>,
+    /// Bearer token the admin API requires; mandatory when the admin
+    /// listener is not on loopback.
+    #[arg(
+        long = "admin-token",
+        value_name = "TOKEN",
+        env = "PRESENCECLOUD_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// This node's name in the PresenceCloud (unique in the cluster).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// Where to listen for the other nodes of the PresenceCloud; without
+    /// it the node runs alone.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub cluster: Option<SocketAddr>,
+    /// A node to join through (its --cluster address), repeatable.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub join: Vec<String>,
+    /// The secret every node of the cluster shares; links are refused to
+    /// peers without it.
+    #[arg(
+        long = "cluster-secret",
+        value_name = "SECRET",
+        env = "PRESENCECLOUD_CLUSTER_SECRET",
+        hide_env_values = true
+    )]
+    pub cluster_secret: Option<String>,
     /// Log level or tracing filter, e.g. info, debug, presencecloud=trace [default: info].
     #[arg(long = "log-level", value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -137,6 +165,22 @@ struct File {
     telemetry: FileTelemetry,
     #[serde(default)]
     presence: FilePresence,
+    #[serde(default)]
+    cluster: FileCluster,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCluster {
+    node: Option<String>,
+    listen: Option<String>,
+    join: Option<Vec<String>>,
+    secret: Option<String>,
+    gossip_interval_ms: Option<u64>,
+    dead_after_ms: Option<u64>,
+    forget_after_ms: Option<u64>,
+    batch_delay_ms: Option<u64>,
+    probe_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,6 +234,7 @@ struct FileStore {
 #[serde(deny_unknown_fields)]
 struct FileAdmin {
     listen: Option<String>,
+    token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -239,6 +284,41 @@ pub struct Config {
     pub records_csv_max_bytes: u64,
     /// Expiry bounds and NOTIFY failure handling of the presence package.
     pub presence: crate::presence::agent::Policy,
+    pub admin_token: Option<String>,
+    /// The PresenceCloud, when this node is part of one.
+    pub cluster: Option<Cluster>,
+}
+
+/// `[cluster]`: this node's place in a PresenceCloud.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub node: String,
+    pub listen: SocketAddr,
+    pub join: Vec<String>,
+    pub secret: String,
+    pub settings: crate::cloud::overlay::Settings,
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The secret stays out of logs.
+        f.debug_struct("Cluster")
+            .field("node", &self.node)
+            .field("listen", &self.listen)
+            .field("join", &self.join)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The cluster keys as read, before they are checked as a whole.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct ClusterKeys {
+    node: Option<String>,
+    listen: Option<SocketAddr>,
+    join: Vec<String>,
+    secret: Option<String>,
+    settings: crate::cloud::overlay::Settings,
 }
 
 impl Default for Config {
@@ -266,6 +346,8 @@ impl Default for Config {
             presence: crate::presence::agent::Policy::default(),
             records_csv: None,
             records_csv_max_bytes: 64 * 1024 * 1024,
+            admin_token: None,
+            cluster: None,
         }
     }
 }
@@ -274,19 +356,26 @@ impl Config {
     /// Defaults, then the file (if any), then the flags.
     pub fn load(args: &RunArgs) -> Result<Config, ConfigError> {
         let mut config = Config::default();
+        let mut cluster = ClusterKeys::default();
         if let Some(path) = &args.config {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
             })?;
-            config.apply_file(path, &text)?;
+            cluster = config.apply_file(path, &text)?;
         }
         config.apply_args(args);
+        cluster.apply_args(args);
+        config.cluster = cluster.resolve()?;
         config.validate()?;
         Ok(config)
     }
 
-    fn apply_file(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
+    fn apply_file(&mut self, path: &Path, text: &str) -> Result<ClusterKeys, ConfigError> {
         let file: File = toml::from_str(text).map_err(|e| file_error(path, text, &e))?;
+        let cluster = ClusterKeys::from_file(&file.cluster)?;
+        if let Some(v) = file.admin.token {
+            self.admin_token = Some(v);
+        }
         if let Some(listen) = file.sip.listen {
             self.listen = listen
                 .iter()
@@ -370,7 +459,7 @@ impl Config {
         if let Some(v) = f.default_policy {
             p.authorization = v;
         }
-        Ok(())
+        Ok(cluster)
     }
 
     fn apply_args(&mut self, args: &RunArgs) {
@@ -392,9 +481,21 @@ impl Config {
         if args.force_rport {
             self.force_rport = true;
         }
+        if let Some(t) = &args.admin_token {
+            self.admin_token = Some(t.clone());
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if !self.admin.ip().is_loopback() && self.admin_token.as_deref().is_none_or(str::is_empty) {
+            return Err(ConfigError::new(
+                "admin.token",
+                format!(
+                    "the admin listener {} is not on loopback: set --admin-token (or PRESENCECLOUD_ADMIN_TOKEN)",
+                    self.admin
+                ),
+            ));
+        }
         if self.listen.is_empty() {
             return Err(ConfigError::new(
                 "sip.listen",
@@ -542,3 +643,120 @@ fn file_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
 
 #[cfg(test)]
 mod tests;
+
+impl ClusterKeys {
+    fn from_file(f: &FileCluster) -> Result<Self, ConfigError> {
+        let mut keys = ClusterKeys {
+            node: f.node.clone(),
+            join: f.join.clone().unwrap_or_default(),
+            secret: f.secret.clone(),
+            ..ClusterKeys::default()
+        };
+        if let Some(v) = &f.listen {
+            keys.listen = Some(v.parse().map_err(|_| {
+                ConfigError::new(
+                    "cluster.listen",
+                    format!("{v:?} is not HOST:PORT with an IP address"),
+                )
+            })?);
+        }
+        let s = &mut keys.settings;
+        for (slot, v) in [
+            (&mut s.timing.gossip_interval, f.gossip_interval_ms),
+            (&mut s.timing.dead_after, f.dead_after_ms),
+            (&mut s.timing.forget_after, f.forget_after_ms),
+            (&mut s.batch_delay, f.batch_delay_ms),
+            (&mut s.probe_interval, f.probe_interval_ms),
+        ] {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+        Ok(keys)
+    }
+
+    fn apply_args(&mut self, args: &RunArgs) {
+        if let Some(v) = &args.node {
+            self.node = Some(v.clone());
+        }
+        if let Some(v) = args.cluster {
+            self.listen = Some(v);
+        }
+        if !args.join.is_empty() {
+            self.join = args.join.clone();
+        }
+        if let Some(v) = &args.cluster_secret {
+            self.secret = Some(v.clone());
+        }
+    }
+
+    /// No listen address: a node alone. With one, a name and a secret are
+    /// required and the timings must make sense.
+    fn resolve(self) -> Result<Option<Cluster>, ConfigError> {
+        let Some(listen) = self.listen else {
+            if self.node.is_some() || !self.join.is_empty() {
+                return Err(ConfigError::new(
+                    "cluster.listen",
+                    "--node and --join need --cluster HOST:PORT to listen on",
+                ));
+            }
+            return Ok(None);
+        };
+        let node = self.node.unwrap_or_default();
+        let name_ok = !node.is_empty()
+            && node.len() <= 64
+            && node
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !name_ok {
+            return Err(ConfigError::new(
+                "cluster.node",
+                format!("{node:?} is not a node name (1 to 64 of A-Z a-z 0-9 - _ .)"),
+            ));
+        }
+        let secret = self.secret.unwrap_or_default();
+        if secret.len() < 16 {
+            return Err(ConfigError::new(
+                "cluster.secret",
+                "a cluster needs --cluster-secret (or PRESENCECLOUD_CLUSTER_SECRET) of at least 16 characters",
+            ));
+        }
+        for j in &self.join {
+            let ok = j
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                return Err(ConfigError::new(
+                    "cluster.join",
+                    format!("{j:?} is not HOST:PORT"),
+                ));
+            }
+        }
+        let t = &self.settings.timing;
+        if t.gossip_interval == 0 || t.dead_after < 2 * t.gossip_interval {
+            return Err(ConfigError::new(
+                "cluster.dead_after_ms",
+                "must be at least twice gossip_interval_ms (and that above 0)",
+            ));
+        }
+        if t.forget_after < t.dead_after {
+            return Err(ConfigError::new(
+                "cluster.forget_after_ms",
+                "must be at least dead_after_ms",
+            ));
+        }
+        if self.settings.probe_interval == 0 {
+            return Err(ConfigError::new(
+                "cluster.probe_interval_ms",
+                "must be at least 1",
+            ));
+        }
+        Ok(Some(Cluster {
+            node,
+            listen,
+            join: self.join,
+            secret,
+            settings: self.settings,
+        }))
+    }
+}

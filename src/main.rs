@@ -1,5 +1,6 @@
 //! The presencecloud command line: `run` starts a node; `parse` checks one
-//! SIP message. Errors are one line on stderr and a non-zero exit.
+//! SIP message; `latency` reports from the latency records. Errors are one
+//! line on stderr and a non-zero exit.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -32,6 +33,23 @@ enum Command {
         #[command(subcommand)]
         action: RuleCommand,
     },
+    /// Latency report: per transaction kind, p50/p90/p99/max of the
+    /// completed transactions, from records files or a running node.
+    Latency(LatencyArgs),
+}
+
+#[derive(clap::Args)]
+struct LatencyArgs {
+    /// A CSV records file (telemetry.records_csv), repeatable (FILE.1 FILE).
+    #[arg(long, value_name = "FILE", conflicts_with = "admin")]
+    records: Vec<std::path::PathBuf>,
+    /// A running node's admin listener: its latest records
+    /// (GET /api/transactions).
+    #[arg(long, value_name = "HOST:PORT")]
+    admin: Option<String>,
+    /// The admin API's bearer token (needed beyond loopback).
+    #[arg(long = "admin-token", value_name = "TOKEN", conflicts_with = "records")]
+    admin_token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -79,6 +97,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Parse { file } => parse(file),
         Command::Rule { db, action } => rule(db, action),
+        Command::Latency(args) => latency(args),
     };
     match result {
         Ok(code) => code,
@@ -108,6 +127,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         // The bound addresses on stdout, one per line, for scripts and tests.
         for l in &node.local {
             println!("listening {l}");
+        }
+        if let Some(c) = node.cluster {
+            println!("cluster {c}");
         }
         println!("admin http://{}", node.admin);
         node.run_until_signal().await;
@@ -169,6 +191,56 @@ fn rule(db: Option<String>, action: RuleCommand) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn latency(args: LatencyArgs) -> anyhow::Result<ExitCode> {
+    use presencecloud::telemetry::Record;
+    if args.records.is_empty() && args.admin.is_none() {
+        eprintln!("presencecloud: latency reads --records FILE or --admin HOST:PORT");
+        return Ok(ExitCode::from(2));
+    }
+    let mut records = Vec::new();
+    if let Some(addr) = &args.admin {
+        records = admin_records(addr, args.admin_token.as_deref())?;
+    }
+    for path in &args.records {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        records.extend(Record::parse_csv(&text).with_context(|| path.display().to_string())?);
+    }
+    let report = presencecloud::latency::summarize(&records);
+    print!("{}", presencecloud::latency::render(&report));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `GET /api/transactions` from a node's admin listener.
+fn admin_records(
+    addr: &str,
+    token: Option<&str>,
+) -> anyhow::Result<Vec<presencecloud::telemetry::Record>> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let timeout = std::time::Duration::from_secs(5);
+    let target = addr
+        .to_socket_addrs()
+        .with_context(|| format!("--admin {addr}"))?
+        .next()
+        .with_context(|| format!("--admin {addr}: no address"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&target, timeout)
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let mut response = Vec::new();
+    write!(
+        stream,
+        "GET /api/transactions HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .and_then(|()| stream.read_to_end(&mut response))
+    .with_context(|| format!("reading the records of {addr}"))?;
+    presencecloud::latency::from_http(&response).map_err(|e| anyhow::anyhow!("{addr}: {e}"))
 }
 
 fn parse(file: Option<std::path::PathBuf>) -> anyhow::Result<ExitCode> {

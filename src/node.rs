@@ -16,9 +16,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+mod peers;
+
+use crate::cloud::membership::Dest;
+use crate::cloud::message::Message as CloudMessage;
+use crate::cloud::overlay::{self, NodeView, Overlay};
 use crate::config::{Config, Listen};
 use crate::logging::BadInput;
-use crate::presence::agent::{self, Agent, Change, Notify};
+use crate::presence::agent::{self, Agent, Change, Interest, Notify};
 use crate::presence::authorization::{Action, Rule};
 use crate::presence::pidf;
 use crate::presence::publication::Publication;
@@ -46,6 +51,11 @@ pub enum NodeError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("cluster listener on {addr}: {source}")]
+    Cluster {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("admin listener on {addr}: {source}")]
     Admin {
         addr: SocketAddr,
@@ -58,6 +68,8 @@ pub struct Running {
     /// The addresses bound, in the order of the configured listeners.
     pub local: Vec<Listen>,
     pub admin: SocketAddr,
+    /// The cluster listener, when the node is part of a PresenceCloud.
+    pub cluster: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     core: tokio::task::JoinHandle<()>,
 }
@@ -163,11 +175,53 @@ pub async fn start(
         ),
         None => None,
     };
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let cluster_view = Arc::new(std::sync::Mutex::new(ClusterView::default()));
+    let cloud = match &config.cluster {
+        Some(c) => {
+            let (tx, rx) = mpsc::channel(4096);
+            let peers = peers::Peers::bind(c.listen, &c.node, &c.secret, tx, stop_rx.clone())
+                .await
+                .map_err(|source| NodeError::Cluster {
+                    addr: c.listen,
+                    source,
+                })?;
+            // Peers dial the advertised address: the bound one, or the node's
+            // name as a host name when bound to every interface (as in
+            // docker-compose, where the service name resolves).
+            let advertise = if peers.local.ip().is_unspecified() {
+                format!("{}:{}", c.node, peers.local.port())
+            } else {
+                peers.local.to_string()
+            };
+            tracing::info!(node = %c.node, listen = %peers.local, %advertise, "cluster listener up");
+            let overlay = Overlay::new(
+                &c.node,
+                &advertise,
+                wall.as_millis() as u64,
+                c.join.clone(),
+                c.settings,
+                wall.as_nanos() as u64,
+            );
+            Some(Cloud {
+                overlay,
+                peers,
+                events: rx,
+                view: cluster_view.clone(),
+            })
+        }
+        None => None,
+    };
+    let cluster_local = cloud.as_ref().map(|c| c.peers.local);
     let admin = crate::admin::start(
         config.admin,
         crate::admin::Views {
             metrics,
             telemetry: telemetry.clone(),
+            cluster: cluster_view,
+            token: config.admin_token.clone(),
         },
         stop_rx.clone(),
     )
@@ -186,9 +240,6 @@ pub async fn start(
         .extend([agent::PACKAGE, crate::presence::winfo::PRESENCE_WINFO]);
     caps.accept
         .extend([agent::PIDF, crate::presence::winfo::CONTENT_TYPE]);
-    let wall = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
     let seed = wall.as_nanos() as u64;
     let epoch_unix = wall.as_millis() as u64;
     let restored = restore(&config, &bound.local, kept_publications, kept_subscriptions);
@@ -219,11 +270,13 @@ pub async fn start(
         deadlines: BinaryHeap::new(),
         tags: 0,
         draining: false,
+        cloud,
     };
     let core = tokio::spawn(core.run(in_rx, stop_rx, transport_stop_tx));
     Ok(Running {
         local: bound.local,
         admin,
+        cluster: cluster_local,
         stop: stop_tx,
         core,
     })
@@ -305,6 +358,29 @@ struct Core {
     deadlines: BinaryHeap<Reverse<(Millis, TimerKey)>>,
     tags: u64,
     draining: bool,
+    /// The PresenceCloud overlay and its links, when clustered.
+    cloud: Option<Cloud>,
+}
+
+/// The overlay and what drives it.
+struct Cloud {
+    overlay: Overlay,
+    peers: peers::Peers,
+    events: mpsc::Receiver<peers::PeerEvent>,
+    view: Arc<std::sync::Mutex<ClusterView>>,
+}
+
+/// What the admin API shows of the overlay, refreshed by the core.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ClusterView {
+    pub node: String,
+    pub nodes: Vec<NodeView>,
+    /// The last probe RTT to each peer, in milliseconds.
+    pub rtt: std::collections::BTreeMap<String, u64>,
+    pub aggregated_subscriptions: usize,
+    pub subscribers: usize,
+    pub local_users: usize,
+    pub cached_users: usize,
 }
 
 impl Core {
@@ -386,6 +462,124 @@ impl Core {
                 tracing::error!(error = %e, "state not persisted");
             }
         }
+        self.feed_cloud();
+    }
+
+    /// Hands the overlay what the agent's watchers want and its own
+    /// presentities' new states, and sends what that makes it say.
+    fn feed_cloud(&mut self) {
+        let interests = self.agent.take_interests();
+        let now = self.now().0;
+        let Some(c) = &mut self.cloud else {
+            return;
+        };
+        for i in interests {
+            match i {
+                Interest::Watch(aor) => c.overlay.watch(now, &aor),
+                Interest::Unwatch(aor) => c.overlay.unwatch(&aor),
+                Interest::Local(aor) => {
+                    let doc = self.agent.local_document(&aor);
+                    c.overlay.set_local(now, &aor, doc.as_deref());
+                }
+            }
+        }
+        c.ship();
+    }
+
+    async fn on_peer_event(&mut self, ev: peers::PeerEvent) {
+        let now = self.now().0;
+        let Some(c) = &mut self.cloud else {
+            return;
+        };
+        match ev {
+            peers::PeerEvent::Up { peer } => c.overlay.link_up(&peer),
+            peers::PeerEvent::Messages { peer, msgs } => {
+                for m in msgs {
+                    if !matches!(
+                        m,
+                        CloudMessage::Gossip { .. }
+                            | CloudMessage::Ping { .. }
+                            | CloudMessage::Pong { .. }
+                    ) {
+                        tracing::debug!(%peer, message = ?m, "cloud in");
+                    }
+                    count_message(&m, "in");
+                    c.overlay.on_message(now, &peer, m);
+                }
+            }
+        }
+        self.cloud_events().await;
+    }
+
+    async fn cloud_tick(&mut self) {
+        let now = self.now().0;
+        if let Some(c) = &mut self.cloud {
+            c.overlay.tick(now);
+            c.peers.prune();
+        }
+        self.cloud_events().await;
+    }
+
+    /// Carries out what the overlay said: remote states to the agent (and
+    /// the NOTIFYs they cause), measures to telemetry, messages to peers.
+    async fn cloud_events(&mut self) {
+        let Some(c) = &mut self.cloud else {
+            return;
+        };
+        let events = c.overlay.take_events();
+        c.ship();
+        let origin = c.overlay.me().to_string();
+        let mut notifies = Vec::new();
+        let mut records = Vec::new();
+        let unix = self.unix_now();
+        for e in events {
+            match e {
+                overlay::Event::RemoteState { aor, home, state } => {
+                    notifies.extend(self.agent.set_remote(unix, &aor, &home, state.as_deref()));
+                }
+                overlay::Event::SearchDone { messages, .. } => {
+                    metrics::histogram!(telemetry::names::CLOUD_SEARCH_MESSAGES)
+                        .record(messages as f64);
+                }
+                overlay::Event::SearchAnswer { id, peer, elapsed } => {
+                    records.push(cloud_record(Kind::Search, &origin, peer, id, elapsed, unix));
+                }
+                overlay::Event::Probe { id, peer, rtt } => {
+                    records.push(cloud_record(Kind::Probe, &origin, peer, id, rtt, unix));
+                }
+                overlay::Event::Joined(n) => tracing::info!(node = %n, "cluster member joined"),
+                overlay::Event::Died(n) => tracing::warn!(node = %n, "cluster member is dead"),
+                overlay::Event::Restarted(n) => {
+                    tracing::info!(node = %n, "cluster member restarted")
+                }
+            }
+        }
+        for r in records {
+            r.observe();
+            self.lock_telemetry().keep(r.clone());
+            if let Some(csv) = &mut self.csv {
+                if let Err(e) = csv.write(&r) {
+                    tracing::warn!(error = %e, "records file not written");
+                }
+            }
+        }
+        if let Some(c) = &self.cloud {
+            metrics::gauge!(telemetry::names::CLOUD_AGGREGATED)
+                .set(c.overlay.aggregated_subscriptions() as f64);
+            let mut v = c.view.lock().unwrap_or_else(|p| p.into_inner());
+            v.node = c.overlay.me().to_string();
+            v.nodes = c.overlay.nodes();
+            v.rtt = c.overlay.rtt().clone();
+            v.aggregated_subscriptions = c.overlay.aggregated_subscriptions();
+            v.subscribers = c.overlay.subscribers();
+            v.local_users = c.overlay.local_users();
+            v.cached_users = c.overlay.cached_users();
+        }
+        if !notifies.is_empty() {
+            let now = self.now();
+            self.send_notifies(now, notifies).await;
+        }
+        self.persist().await;
     }
 
     fn instant(&self, m: Millis) -> tokio::time::Instant {
@@ -433,6 +627,16 @@ impl Core {
                     None => std::future::pending().await,
                 }
             };
+            let cloud_at = self.cloud.as_ref().map(|c| {
+                let at = c.overlay.next_deadline().min(self.now().0 + 3_600_000);
+                self.instant(Millis(at))
+            });
+            let cloud_sleep = async {
+                match cloud_at {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 msg = inbound.recv() => match msg {
                     Some(m) => self.on_inbound(m).await,
@@ -448,6 +652,12 @@ impl Core {
                     for r in late {
                         r.observe();
                     }
+                }
+                Some(ev) = next_peer_event(&mut self.cloud) => {
+                    self.on_peer_event(ev).await;
+                }
+                _ = cloud_sleep => {
+                    self.cloud_tick().await;
                 }
                 Some(rules) = self.rules_rx.recv() => {
                     let now_unix = self.unix_now();
@@ -1180,5 +1390,75 @@ impl CsvRecords {
             self.line(Record::CSV_HEADER)?;
         }
         self.line(&r.csv_row())
+    }
+}
+
+async fn next_peer_event(cloud: &mut Option<Cloud>) -> Option<peers::PeerEvent> {
+    match cloud {
+        Some(c) => c.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Cloud {
+    /// Sends what the overlay queued: one frame per destination.
+    fn ship(&mut self) {
+        let mut by_addr: HashMap<String, Vec<CloudMessage>> = HashMap::new();
+        for (dest, msg) in self.overlay.take_output() {
+            let addr = match &dest {
+                Dest::Node(name) => match self.overlay.addr_of(name) {
+                    Some(a) => a.to_string(),
+                    None => continue,
+                },
+                Dest::Addr(a) => a.clone(),
+            };
+            by_addr.entry(addr).or_default().push(msg);
+        }
+        for (addr, msgs) in by_addr {
+            for m in &msgs {
+                count_message(m, "out");
+            }
+            self.peers.send(&addr, msgs);
+        }
+    }
+}
+
+/// `presencecloud_cloud_messages_total{type,direction}` and the cache
+/// delta counters.
+fn count_message(m: &CloudMessage, direction: &'static str) {
+    metrics::counter!(telemetry::names::CLOUD_MESSAGES, "type" => m.kind(), "direction" => direction)
+        .increment(1);
+    match m {
+        CloudMessage::Deltas { deltas, .. } => {
+            metrics::counter!(telemetry::names::CLOUD_CACHE_DELTAS, "direction" => direction)
+                .increment(deltas.len() as u64);
+        }
+        CloudMessage::Resync { .. } => {
+            metrics::counter!(telemetry::names::CLOUD_CACHE_RESYNCS, "direction" => direction)
+                .increment(1);
+        }
+        _ => {}
+    }
+}
+
+/// A search answer or a probe as a latency record (`None`: timed out).
+fn cloud_record(
+    kind: Kind,
+    origin: &str,
+    peer: String,
+    id: u64,
+    elapsed: Option<u64>,
+    now_unix: u64,
+) -> Record {
+    let duration_ms = elapsed.unwrap_or(0);
+    Record {
+        kind,
+        origin: origin.to_string(),
+        peer,
+        status: 0,
+        completed: elapsed.is_some(),
+        correlator: format!("{}:{origin}:{id}", kind.as_str()),
+        started_ms: now_unix.saturating_sub(duration_ms),
+        duration_ms,
     }
 }

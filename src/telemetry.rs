@@ -22,6 +22,11 @@ pub mod names {
     pub const DIALOGS: &str = "presencecloud_subscriptions";
     pub const PUBLICATIONS: &str = "presencecloud_publications";
     pub const TRANSACTIONS_TIMED_OUT: &str = "presencecloud_latency_transactions_timed_out_total";
+    pub const CLOUD_MESSAGES: &str = "presencecloud_cloud_messages_total";
+    pub const CLOUD_SEARCH_MESSAGES: &str = "presencecloud_cloud_search_messages";
+    pub const CLOUD_AGGREGATED: &str = "presencecloud_cloud_aggregated_subscriptions";
+    pub const CLOUD_CACHE_DELTAS: &str = "presencecloud_cloud_cache_deltas_total";
+    pub const CLOUD_CACHE_RESYNCS: &str = "presencecloud_cloud_cache_resyncs_total";
 }
 
 /// Registers the descriptions of every metric with the installed recorder.
@@ -51,6 +56,26 @@ pub fn describe() {
     describe_counter!(names::RESPONSES, "SIP responses sent, by status code");
     describe_gauge!(names::DIALOGS, "presence subscriptions held");
     describe_gauge!(names::PUBLICATIONS, "publications held");
+    describe_counter!(
+        names::CLOUD_MESSAGES,
+        "messages between PresenceCloud nodes, by type and direction (in, out)"
+    );
+    describe_histogram!(
+        names::CLOUD_SEARCH_MESSAGES,
+        "search messages sent per directed search (k-1 on a grid of side k)"
+    );
+    describe_gauge!(
+        names::CLOUD_AGGREGATED,
+        "presentities watched here with a subscription at a remote home (one each, whatever the number of watchers)"
+    );
+    describe_counter!(
+        names::CLOUD_CACHE_DELTAS,
+        "one-hop cache deltas (attach, state, detach), by direction"
+    );
+    describe_counter!(
+        names::CLOUD_CACHE_RESYNCS,
+        "one-hop cache resync requests after a gap, by direction"
+    );
     describe_counter!(
         names::TRANSACTIONS_TIMED_OUT,
         "latency transactions that ended without an answer, by kind"
@@ -285,13 +310,19 @@ impl Tracker {
             started_ms: o.started,
             duration_ms: now.saturating_sub(o.started),
         };
+        self.keep(r.clone());
+        r
+    }
+
+    /// Keeps a record measured elsewhere (the overlay measures searches
+    /// and probes itself) for the API.
+    pub fn keep(&mut self, r: Record) {
         if self.keep > 0 {
             if self.latest.len() == self.keep {
                 self.latest.pop_front();
             }
-            self.latest.push_back(r.clone());
+            self.latest.push_back(r);
         }
-        r
     }
 
     /// The latest finished records, newest last, optionally of one kind.
@@ -306,6 +337,181 @@ impl Tracker {
     pub fn open(&self) -> usize {
         self.open.len()
     }
+}
+
+/// Why a records file (or a record of the admin API) cannot be read back:
+/// the line (or the position in the list, from 1) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct ParseError {
+    pub line: usize,
+    pub reason: String,
+}
+
+impl Record {
+    /// Reads back a records file: [`Record::CSV_HEADER`] on the first line,
+    /// then one [`Record::csv_row`] per record (a quoted field may span
+    /// lines; the error names the line its record starts on). Blank lines
+    /// are skipped; an empty file holds no records.
+    pub fn parse_csv(text: &str) -> Result<Vec<Record>, ParseError> {
+        let rows = csv_rows(text)?;
+        let mut rows = rows.into_iter();
+        let Some((line, header)) = rows.next() else {
+            return Ok(Vec::new());
+        };
+        if header.join(",") != Self::CSV_HEADER {
+            return Err(ParseError {
+                line,
+                reason: format!(
+                    "not a records file: the header must be {}",
+                    Self::CSV_HEADER
+                ),
+            });
+        }
+        rows.map(|(line, fields)| {
+            Record::from_fields(&fields).map_err(|reason| ParseError { line, reason })
+        })
+        .collect()
+    }
+
+    /// One record of `GET /api/transactions` (the inverse of
+    /// [`Record::to_json`]).
+    pub fn from_json(v: &serde_json::Value) -> Result<Record, String> {
+        let field = |name: &str| v.get(name).ok_or_else(|| format!("{name}: missing"));
+        let text = |name: &str| -> Result<String, String> {
+            field(name)?
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("{name}: not a string"))
+        };
+        let number = |name: &str| -> Result<u64, String> {
+            field(name)?
+                .as_u64()
+                .ok_or_else(|| format!("{name}: not a whole number"))
+        };
+        let kind = text("kind")?;
+        Ok(Record {
+            kind: Kind::parse(&kind).ok_or_else(|| format!("kind: unknown {kind:?}"))?,
+            origin: text("origin")?,
+            peer: text("peer")?,
+            status: u16::try_from(number("status")?)
+                .map_err(|_| "status: out of range".to_string())?,
+            completed: field("completed")?
+                .as_bool()
+                .ok_or("completed: not true or false")?,
+            correlator: text("correlator")?,
+            started_ms: number("started_ms")?,
+            duration_ms: number("duration_ms")?,
+        })
+    }
+
+    /// The fields of one CSV row, in [`Record::CSV_HEADER`] order.
+    fn from_fields(f: &[String]) -> Result<Record, String> {
+        let columns: Vec<&str> = Self::CSV_HEADER.split(',').collect();
+        if f.len() != columns.len() {
+            return Err(format!(
+                "{} fields where {} are expected ({})",
+                f.len(),
+                columns.len(),
+                Self::CSV_HEADER
+            ));
+        }
+        fn number<T: std::str::FromStr>(name: &str, s: &str) -> Result<T, String> {
+            s.parse()
+                .map_err(|_| format!("{name}: {s:?} is not a whole number"))
+        }
+        Ok(Record {
+            started_ms: number("started_ms", &f[0])?,
+            kind: Kind::parse(&f[1]).ok_or_else(|| format!("kind: unknown {:?}", f[1]))?,
+            origin: f[2].clone(),
+            peer: f[3].clone(),
+            status: number("status", &f[4])?,
+            completed: match f[5].as_str() {
+                "true" => true,
+                "false" => false,
+                other => return Err(format!("completed: {other:?} is not true or false")),
+            },
+            correlator: f[6].clone(),
+            duration_ms: number("duration_ms", &f[7])?,
+        })
+    }
+}
+
+/// Splits CSV text into rows of fields, each with the line it starts on:
+/// fields are separated by commas, quoted with `"` when they hold a comma,
+/// a quote (doubled) or a line break, as [`Record::csv_row`] writes them.
+fn csv_rows(text: &str) -> Result<Vec<(usize, Vec<String>)>, ParseError> {
+    let mut rows = Vec::new();
+    let mut line = 1;
+    let mut chars = text.chars().peekable();
+    while chars.peek().is_some() {
+        let start = line;
+        let mut fields = Vec::new();
+        let mut field = String::new();
+        let mut quoted = false;
+        // one row
+        loop {
+            match chars.next() {
+                None => {
+                    fields.push(std::mem::take(&mut field));
+                    break;
+                }
+                Some('\n') => {
+                    line += 1;
+                    fields.push(std::mem::take(&mut field));
+                    break;
+                }
+                Some('\r') if chars.peek() == Some(&'\n') => {}
+                Some(',') => {
+                    fields.push(std::mem::take(&mut field));
+                    quoted = false;
+                }
+                Some('"') if field.is_empty() && !quoted => {
+                    quoted = true;
+                    // up to the closing quote; "" is a quote
+                    loop {
+                        match chars.next() {
+                            None => {
+                                return Err(ParseError {
+                                    line: start,
+                                    reason: "a quoted field is not closed".into(),
+                                });
+                            }
+                            Some('"') if chars.peek() == Some(&'"') => {
+                                chars.next();
+                                field.push('"');
+                            }
+                            Some('"') => break,
+                            Some(c) => {
+                                if c == '\n' {
+                                    line += 1;
+                                }
+                                field.push(c);
+                            }
+                        }
+                    }
+                    if !matches!(chars.peek(), None | Some(',' | '\n' | '\r')) {
+                        return Err(ParseError {
+                            line,
+                            reason: "text after a closing quote".into(),
+                        });
+                    }
+                }
+                Some('"') => {
+                    return Err(ParseError {
+                        line,
+                        reason: "a quote inside an unquoted field".into(),
+                    });
+                }
+                Some(c) => field.push(c),
+            }
+        }
+        let blank = fields.len() == 1 && fields[0].is_empty() && !quoted;
+        if !blank {
+            rows.push((start, fields));
+        }
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -369,6 +575,94 @@ mod tests {
         assert_eq!(
             Record::CSV_HEADER.split(',').count(),
             r.csv_row().split(',').count() - 1
+        );
+    }
+
+    fn record(peer: &str, correlator: &str, duration_ms: u64) -> Record {
+        Record {
+            kind: Kind::Notification,
+            origin: "127.0.0.1:5060".into(),
+            peer: peer.into(),
+            status: 200,
+            completed: true,
+            correlator: correlator.into(),
+            started_ms: 1_700_000_000_000,
+            duration_ms,
+        }
+    }
+
+    #[test]
+    fn csv_rows_read_back_as_written() {
+        let mut timed_out = record("sip:w@example.com", "notify:a", 60_000);
+        timed_out.kind = Kind::Subscription;
+        timed_out.completed = false;
+        timed_out.status = 0;
+        let records = vec![
+            record("\"Bob, B\" <sip:bob@example.com>", "c1", 7),
+            record("line\nbreak", "c,2", 0),
+            timed_out,
+        ];
+        let mut text = format!("{}\r\n", Record::CSV_HEADER);
+        for r in &records {
+            text.push_str(&r.csv_row());
+            text.push('\n');
+        }
+        text.push('\n');
+        assert_eq!(Record::parse_csv(&text).unwrap(), records);
+        assert_eq!(Record::parse_csv("").unwrap(), vec![]);
+        let json: Vec<Record> = records
+            .iter()
+            .map(|r| Record::from_json(&r.to_json()).unwrap())
+            .collect();
+        assert_eq!(json, records);
+    }
+
+    #[test]
+    fn csv_errors_name_the_line() {
+        let h = Record::CSV_HEADER;
+        let good = record("w", "c", 1).csv_row();
+        let err = |text: &str| Record::parse_csv(text).unwrap_err().to_string();
+        assert_eq!(
+            err("a,b\n"),
+            format!("line 1: not a records file: the header must be {h}")
+        );
+        assert_eq!(
+            err(&format!(
+                "{h}\n{good}\n{},x\n",
+                good.strip_suffix(",1").unwrap()
+            )),
+            "line 3: duration_ms: \"x\" is not a whole number"
+        );
+        // the record after a two-line field starts on line 4
+        let two_lines = record("a\nb", "c", 1).csv_row();
+        assert_eq!(
+            err(&format!("{h}\n{two_lines}\n1,probe,n\n")),
+            "line 4: 3 fields where 8 are expected (started_ms,kind,origin,peer,status,completed,correlator,duration_ms)"
+        );
+        assert_eq!(
+            err(&format!(
+                "{h}\n{}\n",
+                good.replace("notification", "gossip")
+            )),
+            "line 2: kind: unknown \"gossip\""
+        );
+        assert_eq!(
+            err(&format!("{h}\n{}\n", good.replace("true", "yes"))),
+            "line 2: completed: \"yes\" is not true or false"
+        );
+        assert_eq!(
+            err(&format!("{h}\n{good}\n1,probe,\"n")),
+            "line 3: a quoted field is not closed"
+        );
+        assert_eq!(
+            err(&format!("{h}\n1,probe,n\"x")),
+            "line 2: a quote inside an unquoted field"
+        );
+        let mut v = record("w", "c", 1).to_json();
+        v["duration_ms"] = serde_json::json!(-1);
+        assert_eq!(
+            Record::from_json(&v).unwrap_err(),
+            "duration_ms: not a whole number"
         );
     }
 }

@@ -15,7 +15,7 @@
 //! its own watchers; it gets a full document first and a partial one for
 //! each change, and the authorization decisions show there.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::authorization::{self, Action, DefaultPolicy, Rule, SubState as Decided};
 use super::pidf;
@@ -126,6 +126,18 @@ pub enum Change {
     SubscriptionGone(DialogId),
 }
 
+/// What the PresenceCloud overlay must hear from the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interest {
+    /// The first presence subscription to this presentity.
+    Watch(String),
+    /// The last one ended.
+    Unwatch(String),
+    /// The presentity's publications here changed: see
+    /// [`Agent::local_document`].
+    Local(String),
+}
+
 pub struct Agent {
     policy: Policy,
     changes: Vec<Change>,
@@ -142,6 +154,10 @@ pub struct Agent {
     publications: Publications<pidf::Presence>,
     dialogs: HashMap<DialogId, Dialog>,
     watchers: HashMap<String, BTreeSet<DialogId>>,
+    /// States of presentities at other nodes of the cloud, by home.
+    remote: HashMap<String, BTreeMap<String, pidf::Presence>>,
+    /// What the overlay must hear (see [`Interest`]).
+    interests: Vec<Interest>,
     /// Dialogs whose final NOTIFY is out; removed when it is answered.
     closing: BTreeSet<DialogId>,
     seed: u64,
@@ -177,9 +193,78 @@ impl Agent {
             publications: Publications::new(seed),
             dialogs: HashMap::new(),
             watchers: HashMap::new(),
+            remote: HashMap::new(),
+            interests: Vec::new(),
             closing: BTreeSet::new(),
             seed,
             counter: 0,
+        }
+    }
+
+    fn add_watcher(&mut self, presentity: &str, id: DialogId) {
+        let set = self.watchers.entry(presentity.to_string()).or_default();
+        if set.is_empty() {
+            self.interests.push(Interest::Watch(presentity.to_string()));
+        }
+        set.insert(id);
+    }
+
+    fn remove_watcher(&mut self, presentity: &str, id: &DialogId) {
+        if let Some(set) = self.watchers.get_mut(presentity) {
+            if set.remove(id) && set.is_empty() {
+                self.watchers.remove(presentity);
+                self.remote.remove(presentity);
+                self.interests
+                    .push(Interest::Unwatch(presentity.to_string()));
+            }
+        }
+    }
+
+    /// What the overlay must hear since the last call, in order.
+    pub fn take_interests(&mut self) -> Vec<Interest> {
+        std::mem::take(&mut self.interests)
+    }
+
+    /// The composition of this node's own publications of a presentity,
+    /// as the overlay exports it; `None` when it has none here.
+    pub fn local_document(&self, presentity: &str) -> Option<String> {
+        let docs: Vec<pidf::Presence> = self
+            .publications
+            .of(presentity)
+            .into_iter()
+            .map(|p| p.document.clone())
+            .collect();
+        (!docs.is_empty()).then(|| pidf::compose(&format!("sip:{presentity}"), &docs).to_xml())
+    }
+
+    /// The state of a watched presentity at another node (DESIGN.md,
+    /// "Several homes"): composed with the local publications as if it
+    /// were one more, and notified to the watchers here. A state that does
+    /// not parse is treated as gone (it came from a node of ours, so this
+    /// is a bug there, not input to trust).
+    pub fn set_remote(
+        &mut self,
+        now: u64,
+        presentity: &str,
+        home: &str,
+        state: Option<&str>,
+    ) -> Vec<Notify> {
+        if !self.watchers.contains_key(presentity) {
+            return Vec::new();
+        }
+        let doc = state.and_then(|s| pidf::parse(s.as_bytes()).ok());
+        let homes = self.remote.entry(presentity.to_string()).or_default();
+        let changed = match doc {
+            Some(d) => homes.insert(home.to_string(), d.clone()).as_ref() != Some(&d),
+            None => homes.remove(home).is_some(),
+        };
+        if homes.is_empty() {
+            self.remote.remove(presentity);
+        }
+        if changed {
+            self.state_changed(now, presentity)
+        } else {
+            Vec::new()
         }
     }
 
@@ -213,6 +298,7 @@ impl Agent {
     ) -> Vec<Notify> {
         for p in publications {
             if p.expires_at > now {
+                self.interests.push(Interest::Local(p.presentity.clone()));
                 self.publications.restore(p);
             } else {
                 self.changes.push(Change::PublicationGone(p.etag));
@@ -247,10 +333,7 @@ impl Agent {
                     WinfoStatus::Active
                 };
                 let _ = self.watcher_event(now, &d, status, WinfoEvent::Subscribe);
-                self.watchers
-                    .entry(d.presentity.clone())
-                    .or_default()
-                    .insert(d.id.clone());
+                self.add_watcher(&d.presentity, d.id.clone());
             }
             self.save(d);
         }
@@ -367,9 +450,7 @@ impl Agent {
                 }
                 authorization::Reauthorization::Terminate => {
                     d.state = State::Terminated;
-                    if let Some(set) = self.watchers.get_mut(&d.presentity) {
-                        set.remove(&id);
-                    }
+                    self.remove_watcher(&d.presentity, &id);
                     out.push(self.notify_now(now, &mut d, Some("rejected")));
                     out.extend(self.watcher_event(
                         now,
@@ -455,7 +536,10 @@ impl Agent {
         match self.publish(now, req) {
             Ok((answer, changed)) => {
                 let notifies = match changed {
-                    Some(p) => self.state_changed(now, &p),
+                    Some(p) => {
+                        self.interests.push(Interest::Local(p.clone()));
+                        self.state_changed(now, &p)
+                    }
                     None => Vec::new(),
                 };
                 (answer, notifies)
@@ -555,6 +639,12 @@ impl Agent {
             .of(presentity)
             .into_iter()
             .map(|p| p.document.clone())
+            .chain(
+                self.remote
+                    .get(presentity)
+                    .into_iter()
+                    .flat_map(|h| h.values().cloned()),
+            )
             .collect();
         if docs.is_empty() {
             pidf::closed(&entity).to_xml()
@@ -687,7 +777,7 @@ impl Agent {
                 WinfoStatus::Active
             };
             notifies.extend(self.watcher_event(now, &dialog, status, WinfoEvent::Subscribe));
-            self.watchers.entry(presentity).or_default().insert(id);
+            self.add_watcher(&presentity, id);
         }
         self.save(dialog);
         Ok((answer, notifies))
@@ -713,9 +803,7 @@ impl Agent {
         let notify = if expires == 0 || dialog.state == State::Terminated {
             // RFC 6665 §4.2.1.4: unsubscribing ends with a final NOTIFY.
             dialog.state = State::Terminated;
-            if let Some(set) = self.watchers.get_mut(&dialog.presentity) {
-                set.remove(id);
-            }
+            self.remove_watcher(&dialog.presentity, id);
             self.closing.insert(id.clone());
             let n = self.notify_now(now, &mut dialog, None);
             let more = self.ended(now, &dialog, WinfoEvent::Timeout);
@@ -869,12 +957,7 @@ impl Agent {
             if Self::is_winfo(&d) {
                 self.winfo.unsubscribe(&d.presentity, &d.id);
             }
-            if let Some(set) = self.watchers.get_mut(&d.presentity) {
-                set.remove(id);
-                if set.is_empty() {
-                    self.watchers.remove(&d.presentity);
-                }
-            }
+            self.remove_watcher(&d.presentity, id);
         }
     }
 
@@ -889,6 +972,7 @@ impl Agent {
         changed.sort();
         changed.dedup();
         for presentity in changed {
+            self.interests.push(Interest::Local(presentity.clone()));
             out.extend(self.state_changed(now, &presentity));
         }
         let expired: Vec<DialogId> = self
@@ -902,9 +986,7 @@ impl Agent {
                 continue;
             };
             d.state = State::Terminated;
-            if let Some(set) = self.watchers.get_mut(&d.presentity) {
-                set.remove(&id);
-            }
+            self.remove_watcher(&d.presentity, &id);
             // RFC 6665 §4.2.2: expiry ends with reason=timeout.
             out.push(self.notify_now(now, &mut d, Some("timeout")));
             out.extend(self.ended(now, &d, WinfoEvent::Timeout));

@@ -14,6 +14,8 @@ pub struct Node {
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
     pub admin: SocketAddr,
+    /// The cluster listener, when started with --cluster.
+    pub cluster: Option<SocketAddr>,
     dir: PathBuf,
 }
 
@@ -61,7 +63,7 @@ impl Node {
             .expect("the presencecloud binary starts");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let (mut udp, mut tcp, mut admin) = (None, None, None);
+        let (mut udp, mut tcp, mut admin, mut cluster) = (None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(20);
         while udp.is_none() || tcp.is_none() || admin.is_none() {
             assert!(
@@ -78,6 +80,8 @@ impl Node {
                 udp = Some(a.parse().unwrap());
             } else if let Some(a) = line.strip_prefix("listening tcp:") {
                 tcp = Some(a.parse().unwrap());
+            } else if let Some(a) = line.strip_prefix("cluster ") {
+                cluster = Some(a.parse().unwrap());
             } else if let Some(a) = line.strip_prefix("admin http://") {
                 admin = Some(a.parse().unwrap());
             }
@@ -89,6 +93,7 @@ impl Node {
             udp: udp.unwrap(),
             tcp: tcp.unwrap(),
             admin: admin.unwrap(),
+            cluster,
             dir,
         }
     }
