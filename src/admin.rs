@@ -2,7 +2,8 @@
 //! (Prometheus text), `GET /api/transactions?kind=...` (the latest latency
 //! records as JSON), `GET /api/nodes` (the PresenceCloud members as this
 //! node sees them: name, slot, row, col, alive, ps_list; empty when the
-//! node runs alone), `GET /api/rtt` (this node's probe RTT per peer) and
+//! node runs alone), `GET /api/rtt` (the probe RTT matrix in microseconds,
+//! `{"node", "unit": "us", "matrix": {from: {to: us}}}`) and
 //! `GET /api/cluster` (both, with the overlay's counters).
 //!
 //! Bound to loopback by default. With a token configured (required beyond
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::node::ClusterView;
 use crate::telemetry::{Kind, Tracker};
@@ -29,6 +30,128 @@ pub struct Views {
     pub cluster: Arc<Mutex<ClusterView>>,
     /// The bearer token the API requires, if any.
     pub token: Option<String>,
+    /// Questions for the node's core (it owns the presence state).
+    pub queries: mpsc::Sender<AdminQuery>,
+}
+
+/// A question about presence state; the core answers `Value::Null` for
+/// what it does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query {
+    /// The busiest presentities first, at most `limit`.
+    Presentities { limit: usize },
+    /// One presentity: composed state, publications, watchers, homes.
+    Presentity { aor: String },
+    /// The watchers of one presentity.
+    Watchers { presentity: String },
+}
+
+#[derive(Debug)]
+pub struct AdminQuery {
+    pub query: Query,
+    pub reply: oneshot::Sender<serde_json::Value>,
+}
+
+/// `%XX` escapes decoded (an AOR in a path or a query has its `@` and
+/// `:` escaped by careful clients); a bad escape is kept as written.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The presentity key the agent uses: user@host, host lower-cased, no
+/// scheme.
+fn presentity_key(raw: &str) -> String {
+    let s = percent_decode(raw);
+    let s = s
+        .strip_prefix("sip:")
+        .or_else(|| s.strip_prefix("sips:"))
+        .unwrap_or(&s);
+    match s.rsplit_once('@') {
+        Some((user, host)) => format!("{user}@{}", host.to_ascii_lowercase()),
+        None => s.to_ascii_lowercase(),
+    }
+}
+
+fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// The presence questions, answered by the core.
+fn presence_query(path: &str, query: &str) -> Option<Result<Query, String>> {
+    if path == "/api/presentities" {
+        let limit = match param(query, "limit") {
+            None => 100,
+            Some(l) => match l.parse::<usize>() {
+                Ok(l) if (1..=10_000).contains(&l) => l,
+                _ => return Some(Err(format!("limit {l:?} is not 1 to 10000"))),
+            },
+        };
+        return Some(Ok(Query::Presentities { limit }));
+    }
+    if let Some(aor) = path.strip_prefix("/api/presentities/") {
+        if aor.is_empty() {
+            return Some(Err("no presentity in the path".into()));
+        }
+        return Some(Ok(Query::Presentity {
+            aor: presentity_key(aor),
+        }));
+    }
+    if path == "/api/watchers" {
+        return Some(match param(query, "presentity") {
+            Some(p) if !p.is_empty() => Ok(Query::Watchers {
+                presentity: presentity_key(p),
+            }),
+            _ => Err("/api/watchers needs ?presentity=AOR".into()),
+        });
+    }
+    None
+}
+
+async fn ask(views: &Views, query: Query) -> (&'static str, &'static str, String) {
+    let (tx, rx) = oneshot::channel();
+    let not_found = matches!(query, Query::Presentity { .. });
+    if views
+        .queries
+        .send(AdminQuery { query, reply: tx })
+        .await
+        .is_err()
+    {
+        return (
+            "503 Service Unavailable",
+            "text/plain",
+            "the node is stopping\n".into(),
+        );
+    }
+    match tokio::time::timeout(Duration::from_secs(5), rx).await {
+        Ok(Ok(serde_json::Value::Null)) if not_found => (
+            "404 Not Found",
+            "text/plain",
+            "no such presentity here\n".into(),
+        ),
+        Ok(Ok(v)) => ("200 OK", "application/json", v.to_string()),
+        _ => (
+            "503 Service Unavailable",
+            "text/plain",
+            "the node did not answer\n".into(),
+        ),
+    }
 }
 
 /// Binds `addr` and serves until `stop` turns true; returns the bound address.
@@ -82,6 +205,11 @@ async fn serve(mut stream: TcpStream, views: Views) {
             "text/plain",
             "this admin API needs Authorization: Bearer TOKEN\n".to_string(),
         )
+    } else if let Some(q) = presence_query(path, query) {
+        match q {
+            Ok(q) => ask(&views, q).await,
+            Err(e) => ("400 Bad Request", "text/plain", format!("{e}\n")),
+        }
     } else {
         route(path, query, &views)
     };
@@ -132,7 +260,7 @@ fn route(path: &str, query: &str, views: &Views) -> (&'static str, &'static str,
             "application/json",
             cluster_json(
                 views,
-                |v| serde_json::json!({"node": v.node, "rtt_ms": v.rtt}),
+                |v| serde_json::json!({"node": v.node, "unit": "us", "matrix": v.matrix}),
             ),
         ),
         "/api/cluster" => (

@@ -210,11 +210,15 @@ pub async fn start(
                 peers,
                 events: rx,
                 view: cluster_view.clone(),
+                pings: HashMap::new(),
+                answered: HashMap::new(),
+                rtt_us: std::collections::BTreeMap::new(),
             })
         }
         None => None,
     };
     let cluster_local = cloud.as_ref().map(|c| c.peers.local);
+    let (query_tx, query_rx) = mpsc::channel(64);
     let admin = crate::admin::start(
         config.admin,
         crate::admin::Views {
@@ -222,6 +226,7 @@ pub async fn start(
             telemetry: telemetry.clone(),
             cluster: cluster_view,
             token: config.admin_token.clone(),
+            queries: query_tx,
         },
         stop_rx.clone(),
     )
@@ -271,6 +276,7 @@ pub async fn start(
         tags: 0,
         draining: false,
         cloud,
+        queries: query_rx,
     };
     let core = tokio::spawn(core.run(in_rx, stop_rx, transport_stop_tx));
     Ok(Running {
@@ -360,6 +366,8 @@ struct Core {
     draining: bool,
     /// The PresenceCloud overlay and its links, when clustered.
     cloud: Option<Cloud>,
+    /// The admin API's questions about presence state.
+    queries: mpsc::Receiver<crate::admin::AdminQuery>,
 }
 
 /// The overlay and what drives it.
@@ -368,6 +376,13 @@ struct Cloud {
     peers: peers::Peers,
     events: mpsc::Receiver<peers::PeerEvent>,
     view: Arc<std::sync::Mutex<ClusterView>>,
+    /// Probes on their way, timed here with the monotonic clock to the
+    /// microsecond (the overlay's clock counts milliseconds).
+    pings: HashMap<u64, Instant>,
+    /// Round trips of answered probes, by probe id, until the overlay
+    /// reports them; and the last one to each peer.
+    answered: HashMap<u64, u64>,
+    rtt_us: std::collections::BTreeMap<String, u64>,
 }
 
 /// What the admin API shows of the overlay, refreshed by the core.
@@ -375,8 +390,9 @@ struct Cloud {
 pub struct ClusterView {
     pub node: String,
     pub nodes: Vec<NodeView>,
-    /// The last probe RTT to each peer, in milliseconds.
-    pub rtt: std::collections::BTreeMap<String, u64>,
+    /// Probe round trips in microseconds: `matrix[a][b]` as node a
+    /// measured it to b (this node's row and every row its probes heard).
+    pub matrix: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
     pub aggregated_subscriptions: usize,
     pub subscribers: usize,
     pub local_users: usize,
@@ -486,6 +502,21 @@ impl Core {
         c.ship();
     }
 
+    fn answer(&self, query: crate::admin::Query) -> serde_json::Value {
+        use crate::admin::Query;
+        let now = self.unix_now();
+        match query {
+            Query::Presentities { limit } => serde_json::json!(self.agent.presentities(limit)),
+            Query::Presentity { aor } => match self.agent.presentity(now, &aor) {
+                Some(d) => serde_json::json!(d),
+                None => serde_json::Value::Null,
+            },
+            Query::Watchers { presentity } => {
+                serde_json::json!(self.agent.watcher_details(now, &presentity))
+            }
+        }
+    }
+
     async fn on_peer_event(&mut self, ev: peers::PeerEvent) {
         let now = self.now().0;
         let Some(c) = &mut self.cloud else {
@@ -495,6 +526,13 @@ impl Core {
             peers::PeerEvent::Up { peer } => c.overlay.link_up(&peer),
             peers::PeerEvent::Messages { peer, msgs } => {
                 for m in msgs {
+                    if let CloudMessage::Pong { id, .. } = &m {
+                        if let Some(sent) = c.pings.remove(id) {
+                            let us = sent.elapsed().as_micros() as u64;
+                            c.answered.insert(*id, us);
+                            c.rtt_us.insert(peer.clone(), us);
+                        }
+                    }
                     if !matches!(
                         m,
                         CloudMessage::Gossip { .. }
@@ -513,7 +551,19 @@ impl Core {
 
     async fn cloud_tick(&mut self) {
         let now = self.now().0;
+        let load = crate::cloud::message::Load {
+            subscriptions: self.agent.subscriptions() as u64,
+            publications: self.agent.publications() as u64,
+        };
         if let Some(c) = &mut self.cloud {
+            // Probes that were never answered are forgotten with the
+            // overlay's own timeout (it reports them timed out).
+            let horizon = Duration::from_secs(600);
+            c.pings.retain(|_, t| t.elapsed() < horizon);
+            c.overlay.set_report(crate::cloud::message::Report {
+                rtt_us: c.rtt_us.clone(),
+                load,
+            });
             c.overlay.tick(now);
             c.peers.prune();
         }
@@ -523,6 +573,7 @@ impl Core {
     /// Carries out what the overlay said: remote states to the agent (and
     /// the NOTIFYs they cause), measures to telemetry, messages to peers.
     async fn cloud_events(&mut self) {
+        let unix = self.unix_now();
         let Some(c) = &mut self.cloud else {
             return;
         };
@@ -531,7 +582,7 @@ impl Core {
         let origin = c.overlay.me().to_string();
         let mut notifies = Vec::new();
         let mut records = Vec::new();
-        let unix = self.unix_now();
+        let mut probes = Vec::new();
         for e in events {
             match e {
                 overlay::Event::RemoteState { aor, home, state } => {
@@ -545,7 +596,20 @@ impl Core {
                     records.push(cloud_record(Kind::Search, &origin, peer, id, elapsed, unix));
                 }
                 overlay::Event::Probe { id, peer, rtt } => {
-                    records.push(cloud_record(Kind::Probe, &origin, peer, id, rtt, unix));
+                    let us = c.answered.remove(&id);
+                    if let (Some(_), Some(us)) = (rtt, us) {
+                        metrics::histogram!(telemetry::names::PROBE_RTT, "peer" => peer.clone())
+                            .record(us as f64 / 1e6);
+                    }
+                    let ms = us.map(|u| u.div_ceil(1000)).or(rtt);
+                    probes.push(cloud_record(
+                        Kind::Probe,
+                        &origin,
+                        peer,
+                        id,
+                        rtt.and(ms),
+                        unix,
+                    ));
                 }
                 overlay::Event::Joined(n) => tracing::info!(node = %n, "cluster member joined"),
                 overlay::Event::Died(n) => tracing::warn!(node = %n, "cluster member is dead"),
@@ -554,8 +618,12 @@ impl Core {
                 }
             }
         }
-        for r in records {
-            r.observe();
+        let measured = probes.into_iter().map(|r| (r, false));
+        for (r, observe) in records.into_iter().map(|r| (r, true)).chain(measured) {
+            // Answered probes went to the histogram above, to the µs.
+            if observe || !r.completed {
+                r.observe();
+            }
             self.lock_telemetry().keep(r.clone());
             if let Some(csv) = &mut self.csv {
                 if let Err(e) = csv.write(&r) {
@@ -569,7 +637,12 @@ impl Core {
             let mut v = c.view.lock().unwrap_or_else(|p| p.into_inner());
             v.node = c.overlay.me().to_string();
             v.nodes = c.overlay.nodes();
-            v.rtt = c.overlay.rtt().clone();
+            v.matrix = c
+                .overlay
+                .reports()
+                .into_iter()
+                .map(|(n, r)| (n, r.rtt_us))
+                .collect();
             v.aggregated_subscriptions = c.overlay.aggregated_subscriptions();
             v.subscribers = c.overlay.subscribers();
             v.local_users = c.overlay.local_users();
@@ -652,6 +725,10 @@ impl Core {
                     for r in late {
                         r.observe();
                     }
+                }
+                Some(q) = self.queries.recv() => {
+                    let answer = self.answer(q.query);
+                    let _ = q.reply.send(answer);
                 }
                 Some(ev) = next_peer_event(&mut self.cloud) => {
                     self.on_peer_event(ev).await;
@@ -1414,9 +1491,13 @@ impl Cloud {
             };
             by_addr.entry(addr).or_default().push(msg);
         }
+        let now = Instant::now();
         for (addr, msgs) in by_addr {
             for m in &msgs {
                 count_message(m, "out");
+                if let CloudMessage::Ping { id, .. } = m {
+                    self.pings.insert(*id, now);
+                }
             }
             self.peers.send(&addr, msgs);
         }

@@ -5,7 +5,9 @@
 //! The list, by concern:
 //! - membership: [`Message::Gossip`] (every member's heartbeat as the sender
 //!   sees it);
-//! - probe: [`Message::Ping`] / [`Message::Pong`] with a correlator;
+//! - probe: [`Message::Ping`] / [`Message::Pong`] with a correlator, each
+//!   carrying the sender's [`Report`] (its RTTs and load, for the admin
+//!   view's latency matrix and grid);
 //! - one-hop cache: [`Message::Deltas`] (attach, state, detach, numbered per
 //!   origin), [`Message::Snapshot`] (every user of the origin, sent on a new
 //!   link and on request), [`Message::Resync`] (a gap was seen: send a
@@ -30,6 +32,20 @@ pub struct MemberState {
     /// a new generation of the same name.
     pub generation: u64,
     pub heartbeat: u64,
+}
+
+/// What a node says of itself in its probes: the round trips it measured
+/// to its peers (microseconds) and its load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub rtt_us: std::collections::BTreeMap<String, u64>,
+    pub load: Load,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Load {
+    pub subscriptions: u64,
+    pub publications: u64,
 }
 
 /// One change to the users of an origin node.
@@ -73,9 +89,13 @@ pub enum Message {
     },
     Ping {
         id: u64,
+        #[serde(default)]
+        report: Report,
     },
     Pong {
         id: u64,
+        #[serde(default)]
+        report: Report,
     },
     /// Deltas of `origin`, numbered `first_seq`, `first_seq + 1`, ... in
     /// that origin's `generation`.

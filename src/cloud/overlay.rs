@@ -22,7 +22,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::cache::{Cache, Outbox, Seen};
 use super::grid::Grid;
 use super::membership::{Change, Dest, Membership, Timing};
-use super::message::{Hit, Message};
+use super::message::{Hit, Load, Message, Report};
+
+/// Clusters up to this size probe every member, not only the PS list.
+pub const FULL_PROBE: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
@@ -106,6 +109,8 @@ pub struct NodeView {
     pub col: usize,
     pub alive: bool,
     pub ps_list: Vec<String>,
+    /// As the node last reported it (None: not heard yet).
+    pub load: Option<Load>,
 }
 
 #[derive(Debug)]
@@ -128,6 +133,9 @@ pub struct Overlay {
     searches: BTreeMap<u64, Search>,
     pings: BTreeMap<u64, (String, u64)>,
     rtt: BTreeMap<String, u64>,
+    /// This node's report (set by the node) and its peers' (from probes).
+    report: Report,
+    reports: BTreeMap<String, Report>,
     next_id: u64,
     next_probe: u64,
     flush_at: Option<u64>,
@@ -161,6 +169,8 @@ impl Overlay {
             searches: BTreeMap::new(),
             pings: BTreeMap::new(),
             rtt: BTreeMap::new(),
+            report: Report::default(),
+            reports: BTreeMap::new(),
             next_id: 1,
             next_probe: 0,
             flush_at: None,
@@ -263,12 +273,41 @@ impl Overlay {
                 });
             }
         }
-        let peers: Vec<String> = self.peers.iter().cloned().collect();
-        for p in peers {
+        let targets = self.probe_targets();
+        for p in targets {
             let id = self.fresh_id();
             self.pings.insert(id, (p.clone(), now));
-            self.send(&p, Message::Ping { id });
+            let report = self.report.clone();
+            self.send(&p, Message::Ping { id, report });
         }
+    }
+
+    /// Whom the probe measures: the PS list, or every live member in a
+    /// cluster small enough (up to [`FULL_PROBE`] nodes) for the latency
+    /// matrix to be complete.
+    fn probe_targets(&self) -> Vec<String> {
+        if self.grid.len() <= FULL_PROBE {
+            self.grid
+                .members()
+                .iter()
+                .filter(|m| m.alive && m.name != self.me())
+                .map(|m| m.name.clone())
+                .collect()
+        } else {
+            self.peers.iter().cloned().collect()
+        }
+    }
+
+    /// What this node says of itself in its probes.
+    pub fn set_report(&mut self, report: Report) {
+        self.report = report;
+    }
+
+    /// The reports heard from peers, and this node's own.
+    pub fn reports(&self) -> BTreeMap<String, Report> {
+        let mut all = self.reports.clone();
+        all.insert(self.me().to_string(), self.report.clone());
+        all
     }
 
     fn fresh_id(&mut self) -> u64 {
@@ -494,8 +533,13 @@ impl Overlay {
                 let change = self.membership.on_gossip(now, members);
                 self.apply(now, change);
             }
-            Message::Ping { id } => self.send(from, Message::Pong { id }),
-            Message::Pong { id } => {
+            Message::Ping { id, report } => {
+                self.reports.insert(from.into(), report);
+                let report = self.report.clone();
+                self.send(from, Message::Pong { id, report });
+            }
+            Message::Pong { id, report } => {
+                self.reports.insert(from.into(), report);
                 if let Some((peer, sent)) = self.pings.remove(&id) {
                     let rtt = now.saturating_sub(sent);
                     self.rtt.insert(peer.clone(), rtt);
@@ -707,6 +751,7 @@ impl Overlay {
             });
         }
         self.pings.retain(|_, (p, _)| p != name);
+        self.reports.remove(name);
     }
 
     /// A node came back as a new process: it lost the subscriptions and
@@ -834,6 +879,11 @@ impl Overlay {
                 col: g.col(s),
                 alive: g.alive(s),
                 ps_list: g.ps_list(s).into_iter().map(|p| g.name(p).into()).collect(),
+                load: if g.name(s) == self.me() {
+                    Some(self.report.load)
+                } else {
+                    self.reports.get(g.name(s)).map(|r| r.load)
+                },
             })
             .collect()
     }

@@ -630,7 +630,10 @@ mod tests {
 
     fn batch(i: u64) -> Vec<Message> {
         vec![
-            Message::Ping { id: i },
+            Message::Ping {
+                id: i,
+                report: Default::default(),
+            },
             Message::Deltas {
                 origin: "ps-a".into(),
                 generation: 7,

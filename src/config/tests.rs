@@ -46,6 +46,11 @@ fn the_example_file_shows_every_key_with_its_default() {
         "default_policy",
         "records_csv",
         "records_csv_max_bytes",
+        "gossip_interval_ms",
+        "dead_after_ms",
+        "forget_after_ms",
+        "batch_delay_ms",
+        "probe_interval_ms",
     ] {
         assert!(
             example.contains(&format!("\n{key} =")),
@@ -107,4 +112,83 @@ fn listen_syntax() {
         "TCP:0.0.0.0:1".parse::<Listen>().unwrap().transport,
         Transport::Tcp
     );
+}
+
+fn args(list: &[&str]) -> Result<Config, ConfigError> {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+    let cli = Cli::try_parse_from(std::iter::once("run").chain(list.iter().copied()))
+        .map_err(|e| ConfigError::new("args", e.to_string()))?;
+    Config::load(&cli.run)
+}
+
+#[test]
+fn a_cluster_needs_a_name_and_a_secret() {
+    let c = args(&[
+        "--node",
+        "pc1",
+        "--cluster",
+        "127.0.0.1:7000",
+        "--join",
+        "10.0.0.2:7000",
+        "--cluster-secret",
+        "0123456789abcdef",
+    ])
+    .unwrap();
+    let cluster = c.cluster.unwrap();
+    assert_eq!(cluster.node, "pc1");
+    assert_eq!(cluster.join, vec!["10.0.0.2:7000".to_string()]);
+    assert!(
+        !format!("{cluster:?}").contains("0123456789abcdef"),
+        "the secret stays out of logs"
+    );
+    let no_secret = args(&["--node", "pc1", "--cluster", "127.0.0.1:7000"]).unwrap_err();
+    assert_eq!(no_secret.key, "cluster.secret");
+    let bad_name = args(&[
+        "--node",
+        "p c",
+        "--cluster",
+        "127.0.0.1:7000",
+        "--cluster-secret",
+        "0123456789abcdef",
+    ])
+    .unwrap_err();
+    assert_eq!(bad_name.key, "cluster.node");
+    let join_alone = args(&["--join", "10.0.0.2:7000"]).unwrap_err();
+    assert_eq!(join_alone.key, "cluster.listen");
+    let bad_join = args(&[
+        "--node",
+        "a",
+        "--cluster",
+        "127.0.0.1:7000",
+        "--cluster-secret",
+        "0123456789abcdef",
+        "--join",
+        "nohost",
+    ])
+    .unwrap_err();
+    assert_eq!(bad_join.key, "cluster.join");
+    assert_eq!(args(&[]).unwrap().cluster, None);
+}
+
+#[test]
+fn cluster_timings_come_from_the_file_and_are_checked() {
+    let c = file("[cluster]\nnode = \"a\"\nlisten = \"127.0.0.1:0\"\nsecret = \"0123456789abcdef\"\ngossip_interval_ms = 100\ndead_after_ms = 1000\n").unwrap();
+    let t = c.cluster.unwrap().settings.timing;
+    assert_eq!((t.gossip_interval, t.dead_after), (100, 1000));
+    let e = file("[cluster]\nnode = \"a\"\nlisten = \"127.0.0.1:0\"\nsecret = \"0123456789abcdef\"\ndead_after_ms = 100\n").unwrap_err();
+    assert_eq!(e.key, "cluster.dead_after_ms");
+}
+
+#[test]
+fn an_admin_listener_beyond_loopback_needs_a_token() {
+    let e = args(&["--admin", "0.0.0.0:9090"]).unwrap_err();
+    assert_eq!(e.key, "admin.token");
+    assert!(e.message.contains("--admin-token"), "{e}");
+    let c = args(&["--admin", "0.0.0.0:9090", "--admin-token", "t0ken"]).unwrap();
+    assert_eq!(c.admin_token.as_deref(), Some("t0ken"));
 }

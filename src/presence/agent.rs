@@ -126,6 +126,45 @@ pub enum Change {
     SubscriptionGone(DialogId),
 }
 
+/// A presentity in the admin API's list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PresentitySummary {
+    pub aor: String,
+    pub watchers: usize,
+    pub publications: usize,
+    /// Other nodes of the cloud where it is attached.
+    pub homes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PublicationSummary {
+    pub etag: String,
+    pub expires_in_s: u64,
+    pub availability: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WatcherSummary {
+    pub watcher: String,
+    pub call_id: String,
+    pub state: String,
+    pub expires_in_s: u64,
+    /// Politely blocked: it is sent the neutral document.
+    pub neutral: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PresentityDetail {
+    pub aor: String,
+    /// Of the composed state (local and remote homes).
+    pub availability: String,
+    /// The composed PIDF document, as watchers are sent it.
+    pub document: String,
+    pub publications: Vec<PublicationSummary>,
+    pub watchers: Vec<WatcherSummary>,
+    pub homes: Vec<String>,
+}
+
 /// What the PresenceCloud overlay must hear from the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interest {
@@ -1018,6 +1057,87 @@ impl Agent {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Every presentity with a publication or a presence watcher here, for
+    /// the admin API: the busiest (most watchers) first.
+    pub fn presentities(&self, limit: usize) -> Vec<PresentitySummary> {
+        let mut aors: BTreeSet<String> = self.publications.presentities().into_iter().collect();
+        aors.extend(self.watchers.keys().cloned());
+        let mut rows: Vec<PresentitySummary> = aors
+            .into_iter()
+            .map(|aor| PresentitySummary {
+                watchers: self.watchers.get(&aor).map_or(0, BTreeSet::len),
+                publications: self.publications.of(&aor).len(),
+                homes: self.remote_homes(&aor),
+                aor,
+            })
+            .collect();
+        rows.sort_by(|a, b| b.watchers.cmp(&a.watchers).then(a.aor.cmp(&b.aor)));
+        rows.truncate(limit);
+        rows
+    }
+
+    fn remote_homes(&self, presentity: &str) -> Vec<String> {
+        self.remote
+            .get(presentity)
+            .map(|h| h.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// One presentity as the admin API shows it: its composed state, its
+    /// publications here, its watchers here and its remote homes. `None`
+    /// when this node knows nothing of it.
+    pub fn presentity(&self, now: u64, presentity: &str) -> Option<PresentityDetail> {
+        let publications: Vec<PublicationSummary> = self
+            .publications
+            .of(presentity)
+            .into_iter()
+            .map(|p| PublicationSummary {
+                etag: p.etag.clone(),
+                expires_in_s: p.expires_at.saturating_sub(now) / 1000,
+                availability: pidf::Availability::of(&p.document).as_str().to_string(),
+            })
+            .collect();
+        let watchers = self.watcher_details(now, presentity);
+        let homes = self.remote_homes(presentity);
+        if publications.is_empty() && watchers.is_empty() && homes.is_empty() {
+            return None;
+        }
+        let document = self.document(presentity);
+        let availability = pidf::parse(document.as_bytes())
+            .map(|d| pidf::Availability::of(&d).as_str().to_string())
+            .unwrap_or_default();
+        Some(PresentityDetail {
+            aor: presentity.to_string(),
+            availability,
+            document,
+            publications,
+            watchers,
+            homes,
+        })
+    }
+
+    /// The presence subscriptions to `presentity`, pending and active.
+    pub fn watcher_details(&self, now: u64, presentity: &str) -> Vec<WatcherSummary> {
+        self.watchers
+            .get(presentity)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.dialogs.get(id))
+            .map(|d| WatcherSummary {
+                watcher: d.watcher.clone(),
+                call_id: d.id.call_id.clone(),
+                state: match d.state {
+                    State::Pending => "pending",
+                    State::Active => "active",
+                    State::Terminated => "terminated",
+                }
+                .to_string(),
+                expires_in_s: d.expires_at.saturating_sub(now) / 1000,
+                neutral: d.neutral,
+            })
+            .collect()
     }
 
     pub fn subscriptions(&self) -> usize {

@@ -984,6 +984,15 @@ pub enum Availability {
 }
 
 impl Availability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Availability::Online => "online",
+            Availability::Busy => "busy",
+            Availability::Away => "away",
+            Availability::Offline => "offline",
+        }
+    }
+
     /// The document that says this state: one tuple `tuple_id`, and for busy
     /// and away a person `<tuple_id>-person` with that activity.
     pub fn document(self, entity: &str, tuple_id: &str) -> Presence {

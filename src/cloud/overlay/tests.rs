@@ -176,14 +176,45 @@ fn unwatching_drops_the_aggregated_subscription_and_the_interests() {
 }
 
 #[test]
-fn the_probe_measures_every_ps_peer() {
-    let net = net(9);
+fn a_small_cluster_probes_every_member_and_shares_reports() {
+    let mut net = SimNet::new(9, settings(), Box::new(|_, _| 1));
+    for i in 0..9 {
+        net.with(i, |o, _| {
+            o.set_report(Report {
+                rtt_us: BTreeMap::from([("x".to_string(), i as u64)]),
+                load: Load {
+                    subscriptions: i as u64,
+                    publications: 1,
+                },
+            })
+        });
+    }
+    net.run_until(5_000);
     let peers: BTreeSet<&str> = net.nodes[4].rtt().keys().map(String::as_str).collect();
-    assert_eq!(
-        peers,
-        BTreeSet::from(["ps00001", "ps00003", "ps00005", "ps00007"])
-    );
+    assert_eq!(peers.len(), 8);
     assert!(net.nodes[4].rtt().values().all(|&r| r == 2));
+    let reports = net.nodes[4].reports();
+    assert_eq!(reports.len(), 9);
+    assert_eq!(reports[&name(7)].load.subscriptions, 7);
+    let view = net.nodes[4].nodes();
+    assert_eq!(view[7].load.map(|l| l.subscriptions), Some(7));
+}
+
+#[test]
+fn a_large_cluster_probes_only_the_ps_list() {
+    let net = SimNet::new(36, settings(), Box::new(|_, _| 1));
+    let mut net = net;
+    net.run_until(6_000);
+    // 36 nodes: a 6×6 grid, 2 × 5 PS peers.
+    let probed: BTreeSet<String> = net.nodes[7].rtt().keys().cloned().collect();
+    let ps: BTreeSet<String> = net.nodes[7]
+        .grid()
+        .ps_names(&name(7))
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(probed, ps);
+    assert_eq!(ps.len(), 10);
 }
 
 #[test]

@@ -517,3 +517,80 @@ fn rfc3857_winfo_full_then_partial_documents() {
         (WinfoStatus::Pending, WinfoEvent::Subscribe)
     );
 }
+
+#[test]
+fn the_overlay_hears_of_the_first_and_last_watcher_and_of_local_state() {
+    let mut a = agent();
+    let (r, _) = do_subscribe(&mut a, 0, "Expires: 600\r\n", "", 1);
+    let tag = r.to_tag.clone().unwrap();
+    assert_eq!(
+        a.take_interests(),
+        vec![Interest::Watch("alice@example.com".into())]
+    );
+    assert_eq!(a.local_document("alice@example.com"), None);
+    do_publish(&mut a, 10, "Expires: 120\r\n", PIDF_OPEN);
+    assert_eq!(
+        a.take_interests(),
+        vec![Interest::Local("alice@example.com".into())]
+    );
+    let doc = a.local_document("alice@example.com").unwrap();
+    assert!(doc.contains("<basic>open</basic>"), "{doc}");
+    do_subscribe(&mut a, 20, "Expires: 0\r\n", &tag, 2);
+    assert_eq!(
+        a.take_interests(),
+        vec![Interest::Unwatch("alice@example.com".into())]
+    );
+}
+
+/// DESIGN.md "Several homes": the states of remote homes compose with the
+/// local publications, and a home that goes away is taken out.
+#[test]
+fn remote_homes_compose_with_local_publications() {
+    let mut a = agent();
+    do_subscribe(&mut a, 0, "Expires: 600\r\n", "", 1);
+    // A remote state for a presentity nobody here watches is ignored.
+    assert!(
+        a.set_remote(1, "carol@example.com", "pc2", Some(PIDF_OPEN))
+            .is_empty()
+    );
+    let remote = PIDF_OPEN.replace("t1", "remote-tuple");
+    let n = a.set_remote(2, "alice@example.com", "pc2", Some(&remote));
+    // The initial NOTIFY is still unanswered: the change waits for it.
+    assert!(n.is_empty());
+    let first = a.dialogs.keys().next().unwrap().clone();
+    let n = a.on_notify_result(3, &first, Some(200));
+    assert_eq!(n.len(), 1);
+    assert!(notify_body(&n[0]).contains("remote-tuple"));
+    a.on_notify_result(4, &first, Some(200));
+    do_publish(&mut a, 5, "Expires: 120\r\n", PIDF_CLOSED);
+    let doc = a.document("alice@example.com");
+    assert!(doc.contains("remote-tuple") && doc.contains("t1"), "{doc}");
+    let detail = a.presentity(6, "alice@example.com").unwrap();
+    assert_eq!(detail.homes, vec!["pc2".to_string()]);
+    assert_eq!(detail.publications.len(), 1);
+    assert_eq!(detail.watchers.len(), 1);
+    // The home is gone: only the local publication is left.
+    a.on_notify_result(7, &first, Some(200));
+    let n = a.set_remote(8, "alice@example.com", "pc2", None);
+    assert_eq!(n.len(), 1);
+    let body = notify_body(&n[0]);
+    assert!(
+        !body.contains("remote-tuple") && body.contains("t1"),
+        "{body}"
+    );
+    // The same state twice notifies nobody.
+    a.on_notify_result(9, &first, Some(200));
+    assert!(
+        a.set_remote(10, "alice@example.com", "pc3", Some(&remote))
+            .len()
+            == 1
+    );
+    a.on_notify_result(11, &first, Some(200));
+    assert!(
+        a.set_remote(12, "alice@example.com", "pc3", Some(&remote))
+            .is_empty()
+    );
+    let list = a.presentities(10);
+    assert_eq!(list[0].aor, "alice@example.com");
+    assert_eq!(list[0].watchers, 1);
+}
