@@ -9,4 +9,5 @@ pub mod membership;
 pub mod message;
 pub mod overlay;
 pub mod simnet;
+pub mod simulate;
 pub mod wire;

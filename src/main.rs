@@ -1,6 +1,7 @@
 //! The presencecloud command line: `run` starts a node; `parse` checks one
-//! SIP message; `latency` reports from the latency records. Errors are one
-//! line on stderr and a non-zero exit.
+//! SIP message; `latency` reports from the latency records; `simulate`
+//! compares the cost of buddy search (PresenceCloud, mesh, DHT) over a
+//! simulated network. Errors are one line on stderr and a non-zero exit.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -36,6 +37,10 @@ enum Command {
     /// Latency report: per transaction kind, p50/p90/p99/max of the
     /// completed transactions, from records files or a running node.
     Latency(LatencyArgs),
+    /// Simulate the cost of finding buddies on user arrival: PresenceCloud
+    /// (the real overlay code), a full mesh and a Chord DHT, over a
+    /// simulated network; prints a table, optionally CSV and an SVG plot.
+    Simulate(presencecloud::cloud::simulate::SimulateArgs),
 }
 
 #[derive(clap::Args)]
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
         Command::Parse { file } => parse(file),
         Command::Rule { db, action } => rule(db, action),
         Command::Latency(args) => latency(args),
+        Command::Simulate(args) => simulate(args),
     };
     match result {
         Ok(code) => code,
@@ -190,6 +196,13 @@ fn rule(db: Option<String>, action: RuleCommand) -> anyhow::Result<ExitCode> {
         store.close().await;
         anyhow::Ok(())
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn simulate(args: presencecloud::cloud::simulate::SimulateArgs) -> anyhow::Result<ExitCode> {
+    use presencecloud::cloud::simulate;
+    let rows = simulate::run(&args)?;
+    print!("{}", simulate::table(&rows));
     Ok(ExitCode::SUCCESS)
 }
 

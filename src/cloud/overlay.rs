@@ -228,7 +228,7 @@ impl Overlay {
             t = t.min(f);
         }
         if let Some(s) = self.searches.values().map(|s| s.started).min() {
-            t = t.min(s + self.settings.search_timeout);
+            t = t.min(s.saturating_add(self.settings.search_timeout));
         }
         t
     }
@@ -257,7 +257,7 @@ impl Overlay {
     }
 
     fn probe(&mut self, now: u64) {
-        self.next_probe = now + self.settings.probe_interval;
+        self.next_probe = now.saturating_add(self.settings.probe_interval);
         let late: Vec<u64> = self
             .pings
             .iter()
@@ -374,7 +374,7 @@ impl Overlay {
         let late: Vec<u64> = self
             .searches
             .iter()
-            .filter(|(_, s)| now >= s.started + self.settings.search_timeout)
+            .filter(|(_, s)| now >= s.started.saturating_add(self.settings.search_timeout))
             .map(|(id, _)| *id)
             .collect();
         for id in late {
@@ -408,7 +408,7 @@ impl Overlay {
 
     fn schedule_flush(&mut self, now: u64) {
         if self.flush_at.is_none() {
-            self.flush_at = Some(now + self.settings.batch_delay);
+            self.flush_at = Some(now.saturating_add(self.settings.batch_delay));
         }
     }
 
