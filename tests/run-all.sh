@@ -14,6 +14,20 @@ if ! command -v sipp >/dev/null 2>&1; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y sip-tester \
         || { $sudo apt-get update && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y sip-tester; }
 fi
+# docker-compose checks docker-compose.yml (tests/deploy.rs); no engine needed.
+if ! command -v docker-compose >/dev/null 2>&1; then
+    step "installing docker-compose"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-compose \
+        || { $sudo apt-get update && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-compose; }
+fi
+# Headless Chromium loads the admin dashboard (tests/dashboard.rs).
+if [ ! -x /usr/bin/chromium ]; then
+    step "installing chromium"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+        || { $sudo apt-get update && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     step "installing cargo-fuzz"
     cargo install cargo-fuzz --locked
