@@ -7,8 +7,10 @@
 //! `GET /api/cluster` (both, with the overlay's counters).
 //!
 //! Bound to loopback by default. With a token configured (required beyond
-//! loopback), every path but `/healthz` needs `Authorization: Bearer TOKEN`;
-//! a health check needs no secret.
+//! loopback), every path but `/healthz` and `/` needs `Authorization: Bearer
+//! TOKEN`: a health check needs no secret, and the dashboard page (`GET /`,
+//! which holds no data) sends the token given as `/?token=TOKEN` on its own
+//! API calls.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -199,7 +201,7 @@ async fn serve(mut stream: TcpStream, views: Views) {
             "text/plain",
             "only GET\n".to_string(),
         )
-    } else if path != "/healthz" && !authorized(&buf, views.token.as_deref()) {
+    } else if path != "/healthz" && path != "/" && !authorized(&buf, views.token.as_deref()) {
         (
             "401 Unauthorized",
             "text/plain",
@@ -267,6 +269,11 @@ fn route(path: &str, query: &str, views: &Views) -> (&'static str, &'static str,
             "200 OK",
             "application/json",
             cluster_json(views, |v| serde_json::json!(v)),
+        ),
+        "/" => (
+            "200 OK",
+            "text/html; charset=utf-8",
+            include_str!("admin/dashboard.html").into(),
         ),
         "/healthz" => ("200 OK", "text/plain", "ok\n".into()),
         "/metrics" => match &views.metrics {

@@ -37,18 +37,7 @@ fn request(sock: &UdpSocket, node: SocketAddr, text: String) -> u16 {
         let (n, from) = sock.recv_from(&mut buf).expect("a response");
         let m = presencecloud::sip::parse(&buf[..n]).unwrap();
         if m.is_request() {
-            let ok = presencecloud::sip::response::build(
-                &m,
-                None,
-                &presencecloud::sip::response::Reply {
-                    status: 200,
-                    reason: "OK",
-                    to_tag: None,
-                    headers: vec![],
-                    body: None,
-                },
-            );
-            sock.send_to(&ok, from).unwrap();
+            sock.send_to(&support::ok(&m), from).unwrap();
             continue;
         }
         if let Some(s) = m.status().filter(|s| *s >= 200) {

@@ -99,7 +99,7 @@ impl Phone {
             let bytes = buf[..n].to_vec();
             let Ok(m) = parse(&bytes) else { continue };
             if m.method().is_some_and(|x| x.as_str() == "NOTIFY") {
-                self.sock.send_to(&ok(&m), from).unwrap();
+                self.sock.send_to(&support::ok(&m), from).unwrap();
                 self.notifies.push(bytes.clone());
             }
             return Some(bytes);
@@ -115,21 +115,6 @@ impl Phone {
             }
         }
     }
-}
-
-/// A 200 to a request, copying what RFC 3261 §8.2.6.2 asks.
-fn ok(m: &Message<'_>) -> Vec<u8> {
-    presencecloud::sip::response::build(
-        m,
-        None,
-        &presencecloud::sip::response::Reply {
-            status: 200,
-            reason: "OK",
-            to_tag: None,
-            headers: vec![],
-            body: None,
-        },
-    )
 }
 
 fn header(bytes: &[u8], f: impl Fn(&Message<'_>) -> Option<String>) -> Option<String> {

@@ -174,3 +174,18 @@ pub fn ids(bytes: &[u8]) -> (String, String) {
     let s = seen(&fake).unwrap();
     (s.call_id, s.cseq)
 }
+
+/// A 200 OK to `m`.
+pub fn ok(m: &presencecloud::sip::Message<'_>) -> Vec<u8> {
+    presencecloud::sip::response::build(
+        m,
+        None,
+        &presencecloud::sip::response::Reply {
+            status: 200,
+            reason: "OK",
+            to_tag: None,
+            headers: vec![],
+            body: None,
+        },
+    )
+}
