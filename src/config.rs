@@ -249,6 +249,7 @@ struct FileLog {
 struct FileTelemetry {
     records_csv: Option<PathBuf>,
     records_csv_max_bytes: Option<u64>,
+    instrumentation: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -282,6 +283,9 @@ pub struct Config {
     pub records_csv: Option<PathBuf>,
     /// The size at which the records file is rotated.
     pub records_csv_max_bytes: u64,
+    /// Latency transactions and metrics; off, neither is kept (for
+    /// measuring what they cost).
+    pub instrumentation: bool,
     /// Expiry bounds and NOTIFY failure handling of the presence package.
     pub presence: crate::presence::agent::Policy,
     pub admin_token: Option<String>,
@@ -346,6 +350,7 @@ impl Default for Config {
             presence: crate::presence::agent::Policy::default(),
             records_csv: None,
             records_csv_max_bytes: 64 * 1024 * 1024,
+            instrumentation: true,
             admin_token: None,
             cluster: None,
         }
@@ -429,6 +434,9 @@ impl Config {
         if let Some(v) = file.telemetry.records_csv {
             // an empty path writes no records
             self.records_csv = (!v.as_os_str().is_empty()).then_some(v);
+        }
+        if let Some(v) = file.telemetry.instrumentation {
+            self.instrumentation = v;
         }
         if let Some(v) = file.telemetry.records_csv_max_bytes {
             self.records_csv_max_bytes = v;

@@ -121,13 +121,20 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    // The exporter is installed here and only here (metrics in one place).
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .context("installing the metrics recorder")?;
-    presencecloud::telemetry::describe();
+    // The exporter is installed here and only here (metrics in one place);
+    // without instrumentation no recorder is installed and every metric
+    // call is a no-op.
+    let metrics = if config.instrumentation {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .context("installing the metrics recorder")?;
+        presencecloud::telemetry::describe();
+        Some(handle)
+    } else {
+        None
+    };
     runtime.block_on(async move {
-        let node = presencecloud::node::start(config, Some(metrics))
+        let node = presencecloud::node::start(config, metrics)
             .await
             .context("starting the node")?;
         // The bound addresses on stdout, one per line, for scripts and tests.

@@ -946,7 +946,7 @@ impl Core {
                 // A state change starts a notification transaction per
                 // watcher (PUBLISH accepted → that watcher's NOTIFY 2xx).
                 let changed = !msg.body.is_empty() || msg.expires() == Some(0);
-                if a.status == 200 && changed {
+                if a.status == 200 && changed && self.config.instrumentation {
                     if let Some(p) = msg
                         .request_uri()
                         .and_then(crate::presence::agent::presentity_of)
@@ -984,7 +984,9 @@ impl Core {
                 // A new subscription: SUBSCRIBE received → first NOTIFY 2xx.
                 if a.to_tag.is_some() {
                     if let Some(first) = n.first() {
-                        self.subscribing.insert(first.dialog.clone(), received);
+                        if self.config.instrumentation {
+                            self.subscribing.insert(first.dialog.clone(), received);
+                        }
                     }
                 }
                 notifies = n;

@@ -46,6 +46,7 @@ fn the_example_file_shows_every_key_with_its_default() {
         "default_policy",
         "records_csv",
         "records_csv_max_bytes",
+        "instrumentation",
         "gossip_interval_ms",
         "dead_after_ms",
         "forget_after_ms",
