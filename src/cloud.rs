@@ -9,5 +9,4 @@ pub mod membership;
 pub mod message;
 pub mod overlay;
 pub mod simnet;
-pub mod simulate;
 pub mod wire;

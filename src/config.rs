@@ -133,6 +133,13 @@ pub struct RunArgs {
         hide_env_values = true
     )]
     pub cluster_secret: Option<String>,
+    /// Where requests for the served domains that are not presence go
+    /// (INVITE, MESSAGE, REGISTER, ...): the SIP core, sip:HOST[:PORT][;transport=tcp].
+    #[arg(long, value_name = "SIP-URI")]
+    pub core: Option<String>,
+    /// The DNS server for RFC 3263 lookups (NAPTR, SRV, A/AAAA) [default: the system's].
+    #[arg(long, value_name = "IP:PORT")]
+    pub dns: Option<SocketAddr>,
     /// Log level or tracing filter, e.g. info, debug, presencecloud=trace [default: info].
     #[arg(long = "log-level", value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -167,6 +174,15 @@ struct File {
     presence: FilePresence,
     #[serde(default)]
     cluster: FileCluster,
+    #[serde(default)]
+    proxy: FileProxy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileProxy {
+    core: Option<String>,
+    dns: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -289,6 +305,10 @@ pub struct Config {
     /// Expiry bounds and NOTIFY failure handling of the presence package.
     pub presence: crate::presence::agent::Policy,
     pub admin_token: Option<String>,
+    /// The SIP core for what is not presence (a sip: URI).
+    pub core: Option<String>,
+    /// The DNS server for RFC 3263; None: the system's.
+    pub dns: Option<SocketAddr>,
     /// The PresenceCloud, when this node is part of one.
     pub cluster: Option<Cluster>,
 }
@@ -352,6 +372,8 @@ impl Default for Config {
             records_csv_max_bytes: 64 * 1024 * 1024,
             instrumentation: true,
             admin_token: None,
+            core: None,
+            dns: None,
             cluster: None,
         }
     }
@@ -380,6 +402,15 @@ impl Config {
         let cluster = ClusterKeys::from_file(&file.cluster)?;
         if let Some(v) = file.admin.token {
             self.admin_token = Some(v);
+        }
+        if let Some(v) = file.proxy.core {
+            self.core = Some(v);
+        }
+        if let Some(v) = file.proxy.dns {
+            self.dns = Some(
+                v.parse()
+                    .map_err(|_| ConfigError::new("proxy.dns", format!("{v:?} is not IP:PORT")))?,
+            );
         }
         if let Some(listen) = file.sip.listen {
             self.listen = listen
@@ -492,9 +523,27 @@ impl Config {
         if let Some(t) = &args.admin_token {
             self.admin_token = Some(t.clone());
         }
+        if let Some(c) = &args.core {
+            self.core = Some(c.clone());
+        }
+        if let Some(d) = args.dns {
+            self.dns = Some(d);
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(core) = &self.core {
+            let ok = matches!(
+                crate::sip::Uri::parse(core),
+                Ok(crate::sip::Uri::Sip(ref u)) if !u.secure
+            );
+            if !ok {
+                return Err(ConfigError::new(
+                    "proxy.core",
+                    format!("{core:?} is not a sip: URI (sip:HOST[:PORT][;transport=tcp])"),
+                ));
+            }
+        }
         if !self.admin.ip().is_loopback() && self.admin_token.as_deref().is_none_or(str::is_empty) {
             return Err(ConfigError::new(
                 "admin.token",

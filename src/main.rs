@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Parse one SIP message (a file, or stdin) and print it in canonical
     /// form, or the answer a server would give it.
     Parse { file: Option<std::path::PathBuf> },
@@ -40,7 +40,7 @@ enum Command {
     /// Simulate the cost of finding buddies on user arrival: PresenceCloud
     /// (the real overlay code), a full mesh and a Chord DHT, over a
     /// simulated network; prints a table, optionally CSV and an SVG plot.
-    Simulate(presencecloud::cloud::simulate::SimulateArgs),
+    Simulate(presencecloud::simulate::SimulateArgs),
 }
 
 #[derive(clap::Args)]
@@ -99,7 +99,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Parse { file } => parse(file),
         Command::Rule { db, action } => rule(db, action),
         Command::Latency(args) => latency(args),
@@ -206,8 +206,8 @@ fn rule(db: Option<String>, action: RuleCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn simulate(args: presencecloud::cloud::simulate::SimulateArgs) -> anyhow::Result<ExitCode> {
-    use presencecloud::cloud::simulate;
+fn simulate(args: presencecloud::simulate::SimulateArgs) -> anyhow::Result<ExitCode> {
+    use presencecloud::simulate;
     let rows = simulate::run(&args)?;
     print!("{}", simulate::table(&rows));
     Ok(ExitCode::SUCCESS)

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+mod forward;
 mod peers;
+pub mod resolver;
 
 use crate::cloud::membership::Dest;
 use crate::cloud::message::Message as CloudMessage;
@@ -51,6 +53,8 @@ pub enum NodeError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("SIP core {uri}: {message}")]
+    Core { uri: String, message: String },
     #[error("cluster listener on {addr}: {source}")]
     Cluster {
         addr: SocketAddr,
@@ -219,6 +223,18 @@ pub async fn start(
     };
     let cluster_local = cloud.as_ref().map(|c| c.peers.local);
     let (query_tx, query_rx) = mpsc::channel(64);
+    let (located_tx, located_rx) = mpsc::channel(256);
+    let resolver = match resolver::Resolver::new(config.dns) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!(error = %e, "no DNS resolver: other domains cannot be reached");
+            None
+        }
+    };
+    let core_candidates = match &config.core {
+        Some(uri) => Some(locate_core(uri, resolver.as_ref()).await?),
+        None => None,
+    };
     let admin = crate::admin::start(
         config.admin,
         crate::admin::Views {
@@ -277,6 +293,16 @@ pub async fn start(
         draining: false,
         cloud,
         queries: query_rx,
+        local: crate::proxy::Local {
+            addrs: bound.local.iter().map(|l| l.addr).collect(),
+        },
+        listening: bound.local.clone(),
+        legs: HashMap::new(),
+        invites: HashMap::new(),
+        core: core_candidates,
+        resolver,
+        located_tx,
+        located_rx,
     };
     let core = tokio::spawn(core.run(in_rx, stop_rx, transport_stop_tx));
     Ok(Running {
@@ -329,6 +355,8 @@ enum TimerKey {
     Client(ClientKey),
     /// Publication and subscription expiry in the presence agent.
     Agent,
+    /// A forwarded request's client transaction or Timer C.
+    Leg(ClientKey),
 }
 
 struct Core {
@@ -368,6 +396,16 @@ struct Core {
     cloud: Option<Cloud>,
     /// The admin API's questions about presence state.
     queries: mpsc::Receiver<crate::admin::AdminQuery>,
+    /// The proxy face: our addresses, the requests we forward, the INVITE
+    /// each forwarded one answers, the SIP core, RFC 3263 lookups.
+    local: crate::proxy::Local,
+    listening: Vec<Listen>,
+    legs: HashMap<ClientKey, forward::Leg>,
+    invites: HashMap<ServerKey, ClientKey>,
+    core: Option<Vec<crate::locate::Candidate>>,
+    resolver: Option<resolver::Resolver>,
+    located_tx: mpsc::Sender<forward::Located>,
+    located_rx: mpsc::Receiver<forward::Located>,
 }
 
 /// The overlay and what drives it.
@@ -726,6 +764,9 @@ impl Core {
                         r.observe();
                     }
                 }
+                Some(l) = self.located_rx.recv() => {
+                    self.start_leg(l).await;
+                }
                 Some(q) = self.queries.recv() => {
                     let answer = self.answer(q.query);
                     let _ = q.reply.send(answer);
@@ -770,6 +811,7 @@ impl Core {
     /// only absorb retransmissions and need not hold shutdown up.
     fn in_flight(&self) -> usize {
         self.clients.len()
+            + self.legs.len()
             + self
                 .servers
                 .values()
@@ -897,6 +939,17 @@ impl Core {
                 }
                 return;
             }
+        }
+        if method == Method::Cancel {
+            if let Some(k) = &key {
+                if self.on_cancel(inbound, msg, k).await {
+                    return;
+                }
+            }
+        }
+        if !self.draining && self.is_for_forwarding(msg) {
+            self.forward(inbound, msg, key).await;
+            return;
         }
         let Some(target) = self.answer_target(inbound, Some(msg)) else {
             return;
@@ -1129,6 +1182,9 @@ impl Core {
 
     /// A response to one of our NOTIFYs.
     async fn on_response(&mut self, inbound: &Inbound, msg: &Message<'_>) {
+        if self.on_leg_response(msg).await {
+            return;
+        }
         let now = self.now();
         let (Some(key), Some(status)) = (client_key(msg), msg.status()) else {
             return;
@@ -1198,6 +1254,10 @@ impl Core {
                 TimerKey::Server(k) => k,
                 TimerKey::Client(k) => {
                     self.on_client_timer(now, k).await;
+                    continue;
+                }
+                TimerKey::Leg(k) => {
+                    self.on_leg_timer(now, k).await;
                     continue;
                 }
                 TimerKey::Agent => {
@@ -1544,4 +1604,32 @@ fn cloud_record(
         started_ms: now_unix.saturating_sub(duration_ms),
         duration_ms,
     }
+}
+
+/// The SIP core's addresses: its URI's IP, or its name located by RFC 3263
+/// at start (a node whose core cannot be found does not start).
+async fn locate_core(
+    uri: &str,
+    resolver: Option<&resolver::Resolver>,
+) -> Result<Vec<crate::locate::Candidate>, NodeError> {
+    use crate::locate::{Candidate, Target, Transport};
+    let err = |message: String| NodeError::Core {
+        uri: uri.to_string(),
+        message,
+    };
+    let target = match sip::Uri::parse(uri) {
+        Ok(sip::Uri::Sip(u)) => Target::from_uri(&u).map_err(|e| err(e.to_string()))?,
+        _ => return Err(err("not a sip: URI".into())),
+    };
+    if let Some(ip) = target.ip() {
+        let transport = target.transport.unwrap_or(Transport::Udp);
+        return Ok(vec![Candidate {
+            addr: SocketAddr::new(ip, target.port.unwrap_or(transport.default_port())),
+            transport,
+        }]);
+    }
+    let Some(r) = resolver else {
+        return Err(err("a host name needs a DNS resolver".into()));
+    };
+    r.locate(&target, 0).await.map_err(|e| err(e.to_string()))
 }

@@ -8,5 +8,6 @@ pub mod publication;
 pub mod subscription;
 
 pub mod authorization;
+pub mod federation;
 pub mod winfo;
 mod xml;

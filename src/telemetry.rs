@@ -22,6 +22,8 @@ pub mod names {
     pub const DIALOGS: &str = "presencecloud_subscriptions";
     pub const PUBLICATIONS: &str = "presencecloud_publications";
     pub const TRANSACTIONS_TIMED_OUT: &str = "presencecloud_latency_transactions_timed_out_total";
+    pub const FORWARDED: &str = "presencecloud_forwarded_requests_total";
+    pub const FORWARDED_RESPONSES: &str = "presencecloud_forwarded_responses_total";
     pub const CLOUD_MESSAGES: &str = "presencecloud_cloud_messages_total";
     pub const CLOUD_SEARCH_MESSAGES: &str = "presencecloud_cloud_search_messages";
     pub const CLOUD_AGGREGATED: &str = "presencecloud_cloud_aggregated_subscriptions";
@@ -56,6 +58,14 @@ pub fn describe() {
     describe_counter!(names::RESPONSES, "SIP responses sent, by status code");
     describe_gauge!(names::DIALOGS, "presence subscriptions held");
     describe_gauge!(names::PUBLICATIONS, "publications held");
+    describe_counter!(
+        names::FORWARDED,
+        "requests forwarded by the proxy face, by method"
+    );
+    describe_counter!(
+        names::FORWARDED_RESPONSES,
+        "responses relayed upstream by the proxy face, by class (1xx..6xx)"
+    );
     describe_counter!(
         names::CLOUD_MESSAGES,
         "messages between PresenceCloud nodes, by type and direction (in, out)"

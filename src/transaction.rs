@@ -6,6 +6,8 @@
 //! What lives here:
 //! - [`ServerNonInvite`]: the non-INVITE server transaction (§17.2.2, Figure 8);
 //! - [`ClientNonInvite`]: the non-INVITE client transaction (§17.1.2, Figure 6);
+//! - [`ClientInvite`]: the INVITE client transaction (§17.1.1, Figure 5), with
+//!   the Accepted state of RFC 6026 §8.4;
 //! - [`ServerInvite`]: the INVITE server transaction (§17.2.1, Figure 7), with
 //!   the Accepted state of RFC 6026 §7.1 for 2xx responses;
 //! - [`server_key`] and [`client_key`]: transaction matching;
@@ -47,11 +49,13 @@ use std::time::Duration;
 use thiserror::Error;
 
 mod client;
+mod invite_client;
 mod invite_server;
 mod key;
 mod server;
 
 pub use client::{ClientAction, ClientEvent, ClientNonInvite, ClientState};
+pub use invite_client::{ClientInvite, InviteClientAction, InviteClientEvent, InviteClientState};
 pub use invite_server::{InviteServerAction, InviteServerState, ServerInvite};
 pub use key::{ClientKey, ServerKey, client_key, server_key};
 pub use server::{ServerNonInvite, ServerState};

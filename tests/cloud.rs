@@ -11,7 +11,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use presencecloud::cloud::simulate::{self, Arch, Plan, Workload};
+use presencecloud::simulate::{self, Arch, Plan, Workload};
 use support::{Cluster, Node, Ua, config, http, json, metric};
 
 /// Every node publishes one presentity; a watcher on every node watches

@@ -606,14 +606,41 @@ fn the_node_keeps_its_state_in_postgresql() {
     assert!(doc.contains("in-postgres"), "{doc}");
 }
 
+/// A DNS server that refuses every query (RCODE 5), for a few seconds.
+fn refusing_dns() -> String {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap().to_string();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if n < 12 {
+                continue;
+            }
+            let mut answer = buf[..n].to_vec();
+            answer[2] |= 0x80; // QR: a response
+            answer[3] = (answer[3] & 0xf0) | 5; // REFUSED
+            let _ = sock.send_to(&answer, from);
+        }
+    });
+    addr
+}
+
 /// `--domain` limits what the node serves: presence for another domain is
-/// not answered as if it were ours.
+/// not answered as if it were ours but routed on by RFC 3263; with the DNS
+/// refusing to answer, that is a 503.
 #[test]
-fn presence_of_an_unserved_domain_is_not_found() {
-    let node = Node::start("domains", CONFIG, &["--domain", "other.example"]);
+fn presence_of_an_unserved_domain_is_not_served_here() {
+    let dns = refusing_dns();
+    let node = Node::start(
+        "domains",
+        CONFIG,
+        &["--domain", "other.example", "--dns", &dns],
+    );
     let mut phone = Phone::new(node.udp);
     let r = phone.request("PUBLISH", "dom", None, "", &pidf("open", "x"));
-    assert_eq!(parse(&r).unwrap().status(), Some(404));
+    assert_eq!(parse(&r).unwrap().status(), Some(503));
     let node = Node::start("domains-served", CONFIG, &["--domain", "EXAMPLE.com"]);
     let mut phone = Phone::new(node.udp);
     let r = phone.request("PUBLISH", "dom2", None, "", &pidf("open", "x"));

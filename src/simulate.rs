@@ -68,11 +68,11 @@ use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::grid::side;
-use super::membership::Dest;
-use super::message::Message;
-use super::overlay::{Event, Overlay, Settings};
-use super::simnet::name;
+use crate::cloud::grid::side;
+use crate::cloud::membership::Dest;
+use crate::cloud::message::Message;
+use crate::cloud::overlay::{Event, Overlay, Settings};
+use crate::cloud::simnet::name;
 
 /// Default U for a given n is 2n, at most this.
 pub const DEFAULT_USERS_CAP: usize = 4096;
@@ -577,7 +577,7 @@ impl Ord for Queued {
     }
 }
 
-/// The real overlay on an event queue: like [`SimNet`](super::simnet::SimNet)
+/// The real overlay on an event queue: like [`SimNet`](crate::cloud::simnet::SimNet)
 /// but with a heap of node deadlines instead of a scan of every node per
 /// step, so that thousands of nodes run in seconds.
 struct Net<'a> {

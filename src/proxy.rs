@@ -1,0 +1,394 @@
+//! The proxy face (RFC 3261 §16), sans-io: what a transaction-stateful
+//! proxy does to a request it forwards and to the responses it relays. The
+//! node decides where a request goes (the SIP core, or the server RFC 3263
+//! finds for another domain), runs the transactions and the sockets; this
+//! module builds the bytes.
+//!
+//! A forwarded request (§16.6) gets our Via on top with a fresh branch
+//! that also carries a hash of what identifies the request, so that the
+//! same request coming back is a loop (482, §16.3 step 4) while a spiral
+//! (the same request, retargeted) is not; Max-Forwards one lower (70 when
+//! absent); our Record-Route on requests that create dialogs, so in-dialog
+//! requests come back through us; a top Route naming us removed (loose
+//! routing, §16.4), or, when the Request-URI is ours (a strict router
+//! before us), the last Route moved into the Request-URI. Every other
+//! header goes out as it came: unknown ones byte for byte, and the body
+//! untouched.
+
+use core::net::SocketAddr;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+
+use crate::sip::header::{Header, RawHeader};
+use crate::sip::uri::{HostKind, SipUri};
+use crate::sip::{Message, Method, Uri};
+
+/// Our addresses, to recognise Route and Request-URI values that name us
+/// and Via values we wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Local {
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl Local {
+    /// Whether `uri` names this proxy: one of our addresses (port 5060 when
+    /// the URI has none).
+    pub fn is_me(&self, uri: &SipUri<'_>) -> bool {
+        let ip = match uri.host.kind {
+            HostKind::V4(a) => core::net::IpAddr::V4(a),
+            HostKind::V6(a) => core::net::IpAddr::V6(a),
+            HostKind::Domain => return false,
+        };
+        let port = uri.port.unwrap_or(if uri.secure { 5061 } else { 5060 });
+        self.addrs.iter().any(|a| a.ip() == ip && a.port() == port)
+    }
+
+    fn sent_by_is_me(&self, host: HostKind, port: Option<u16>) -> bool {
+        let ip = match host {
+            HostKind::V4(a) => core::net::IpAddr::V4(a),
+            HostKind::V6(a) => core::net::IpAddr::V6(a),
+            HostKind::Domain => return false,
+        };
+        let port = port.unwrap_or(5060);
+        self.addrs.iter().any(|a| a.ip() == ip && a.port() == port)
+    }
+}
+
+/// Why a request is not forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: &'static str,
+}
+
+/// The branch prefix of our Via values: the magic cookie (§8.1.1.7), our
+/// mark and the loop hash.
+const MARK: &str = "z9hG4bK-pc";
+
+/// A forwarded request and where it goes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    pub bytes: Vec<u8>,
+    /// The URI to resolve for the next hop: the top Route left after ours
+    /// is removed, else the Request-URI as forwarded.
+    pub next_hop: String,
+    /// Whether `next_hop` is the Request-URI (no Route: the node may send
+    /// it to the configured core instead).
+    pub by_request_uri: bool,
+    /// Our branch (the client transaction's key).
+    pub branch: String,
+}
+
+/// How our Via and Record-Route are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop<'a> {
+    /// `UDP` or `TCP`: the transport towards the next hop.
+    pub transport: &'a str,
+    /// Our address on that transport (Via sent-by).
+    pub sent_by: SocketAddr,
+    /// Our address where the request came in (Record-Route).
+    pub record_route: SocketAddr,
+    pub record_route_transport: &'a str,
+}
+
+/// §16.6 step 8: what identifies a request for loop detection (the Via
+/// this proxy adds aside).
+pub fn loop_hash(req: &Message<'_>) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    if let Some(u) = req.request_uri() {
+        u.to_string().hash(&mut h);
+    }
+    req.from().and_then(|f| f.tag()).hash(&mut h);
+    req.to().and_then(|t| t.tag()).hash(&mut h);
+    req.call_id().hash(&mut h);
+    req.cseq().map(|c| c.seq).hash(&mut h);
+    for hdr in &req.headers {
+        if hdr.is("Proxy-Require") || hdr.is("Proxy-Authorization") {
+            let mut v = Vec::new();
+            hdr.write_to(&mut v);
+            v.hash(&mut h);
+        }
+    }
+    format!("{:016x}", h.finish())
+}
+
+/// Whether a request that names us in a Via is looping (§16.3 step 4): one
+/// of our Via values carries the loop hash this request would get.
+pub fn is_loop(req: &Message<'_>, local: &Local) -> bool {
+    let hash = loop_hash(req);
+    req.vias().any(|v| {
+        local.sent_by_is_me(v.host.kind, v.port)
+            && v.branch()
+                .and_then(|b| b.strip_prefix(MARK))
+                .and_then(|b| b.split('.').next())
+                .is_some_and(|h| h == hash)
+    })
+}
+
+/// Dialog-creating requests get our Record-Route (§16.6 step 4).
+fn creates_dialog(req: &Message<'_>) -> bool {
+    let in_dialog = req.to().and_then(|t| t.tag()).is_some();
+    !in_dialog
+        && matches!(
+            req.method(),
+            Some(Method::Invite | Method::Subscribe | Method::Refer)
+        )
+}
+
+/// Builds the request to forward (§16.4 to §16.6). `unique` makes the
+/// branch unique (§8.1.1.7); `top_via` is the received top Via as it must
+/// go on (received/rport stamped by the caller, §18.2.1).
+pub fn forward(
+    req: &Message<'_>,
+    local: &Local,
+    hop: &Hop<'_>,
+    unique: &str,
+    top_via: &str,
+) -> Result<Forward, Refusal> {
+    if is_loop(req, local) {
+        return Err(Refusal {
+            status: 482,
+            reason: "Loop Detected",
+        });
+    }
+    if req.max_forwards() == Some(0) {
+        return Err(Refusal {
+            status: 483,
+            reason: "Too Many Hops",
+        });
+    }
+    let branch = format!("{MARK}{}.{unique}", loop_hash(req));
+    let Some(Uri::Sip(ruri)) = req.request_uri() else {
+        return Err(Refusal {
+            status: 416,
+            reason: "Unsupported URI Scheme",
+        });
+    };
+    // Route values in order, as text.
+    let mut routes: Vec<String> = req
+        .headers
+        .iter()
+        .filter_map(|h| match h {
+            Header::Route(v) => Some(v.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut request_uri = ruri.to_string();
+    // §16.4: a strict router before us put our URI in the Request-URI: the
+    // real target is the last Route value.
+    if local.is_me(ruri) {
+        if let Some(last) = routes.pop() {
+            request_uri = strip_angle(&last);
+        }
+    }
+    // §16.4: our own URI on top of Route is ours to remove.
+    if let Some(first) = routes.first() {
+        let first = strip_angle(first);
+        if let Ok(Uri::Sip(u)) = Uri::parse(first.as_str()) {
+            if local.is_me(&u) {
+                routes.remove(0);
+            }
+        }
+    }
+    let (next_hop, by_request_uri) = match routes.first() {
+        // §16.6 step 7: a next hop that is a strict router (no lr) gets the
+        // Request-URI in the last Route and its own URI as Request-URI.
+        Some(r) => (strip_angle(r), false),
+        None => (request_uri.clone(), true),
+    };
+    let method = req.method().map(|m| m.as_str()).unwrap_or("");
+    let mut out = String::with_capacity(512 + req.body.len());
+    let _ = write!(out, "{method} {request_uri} SIP/2.0\r\n");
+    let _ = write!(
+        out,
+        "Via: SIP/2.0/{} {};branch={branch};rport\r\n",
+        hop.transport,
+        host_port(hop.sent_by)
+    );
+    let mut wrote_top_via = false;
+    let mut wrote_routes = false;
+    let mut max_forwards = false;
+    let mut body_headers = Vec::new();
+    for h in &req.headers {
+        match h {
+            Header::Via(vias) if !wrote_top_via => {
+                wrote_top_via = true;
+                let _ = write!(out, "Via: {top_via}");
+                for v in vias.iter().skip(1) {
+                    let _ = write!(out, ", {v}");
+                }
+                out.push_str("\r\n");
+            }
+            Header::MaxForwards(n) => {
+                max_forwards = true;
+                let _ = write!(out, "Max-Forwards: {}\r\n", n.saturating_sub(1));
+            }
+            Header::Route(_) => {
+                if !wrote_routes && !routes.is_empty() {
+                    let _ = write!(out, "Route: {}\r\n", routes.join(", "));
+                }
+                wrote_routes = true;
+            }
+            _ => {
+                print_header(h, &mut body_headers);
+                flush(&mut out, &mut body_headers);
+            }
+        }
+    }
+    if !max_forwards {
+        out.push_str("Max-Forwards: 70\r\n");
+    }
+    let mut bytes = out.into_bytes();
+    if creates_dialog(req) {
+        // Record-Route goes first among the headers after Via: insert it
+        // right after our own Via line.
+        let rr = format!(
+            "Record-Route: <sip:{};transport={};lr>\r\n",
+            host_port(hop.record_route),
+            hop.record_route_transport.to_ascii_lowercase()
+        );
+        let at = nth_line_end(&bytes, 2);
+        bytes.splice(at..at, rr.into_bytes());
+    }
+    bytes.extend_from_slice(b"\r\n");
+    bytes.extend_from_slice(req.body);
+    Ok(Forward {
+        bytes,
+        next_hop,
+        by_request_uri,
+        branch,
+    })
+}
+
+fn print_header(h: &Header<'_>, buf: &mut Vec<u8>) {
+    h.write_to(buf);
+}
+
+fn flush(out: &mut String, buf: &mut Vec<u8>) {
+    // Raw headers are UTF-8 (the parser checked the header section).
+    out.push_str(&String::from_utf8_lossy(buf));
+    buf.clear();
+}
+
+/// The end of the `n`th line (after its CRLF).
+fn nth_line_end(bytes: &[u8], n: usize) -> usize {
+    let mut seen = 0;
+    for (i, w) in bytes.windows(2).enumerate() {
+        if w == b"\r\n" {
+            seen += 1;
+            if seen == n {
+                return i + 2;
+            }
+        }
+    }
+    bytes.len()
+}
+
+fn strip_angle(s: &str) -> String {
+    let s = s.trim();
+    match (s.find('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => s[a + 1..b].to_string(),
+        _ => s.to_string(),
+    }
+}
+
+pub fn host_port(a: SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v) => v.to_string(),
+        SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
+    }
+}
+
+/// A response relayed upstream (§16.7 step 9): our Via removed, the rest
+/// as received. None when the top Via is not ours (not for us to relay).
+pub fn relay_response(resp: &Message<'_>, local: &Local) -> Option<Vec<u8>> {
+    let top = resp.vias().next()?;
+    if !local.sent_by_is_me(top.host.kind, top.port) || !top.branch()?.starts_with(MARK) {
+        return None;
+    }
+    let (code, reason) = match &resp.start {
+        crate::sip::message::StartLine::Response { code, reason } => (*code, *reason),
+        _ => return None,
+    };
+    let mut out = Vec::with_capacity(512 + resp.body.len());
+    let _ = std::io::Write::write_fmt(&mut out, format_args!("SIP/2.0 {code} {reason}\r\n"));
+    let mut dropped = false;
+    for h in &resp.headers {
+        match h {
+            Header::Via(vias) if !dropped => {
+                dropped = true;
+                if vias.len() > 1 {
+                    let rest: Vec<String> = vias.iter().skip(1).map(|v| v.to_string()).collect();
+                    let _ = std::io::Write::write_fmt(
+                        &mut out,
+                        format_args!("Via: {}\r\n", rest.join(", ")),
+                    );
+                }
+            }
+            _ => h.write_to(&mut out),
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(resp.body);
+    Some(out)
+}
+
+/// The CANCEL for a forwarded INVITE (§9.1, §16.10): its Request-URI,
+/// Call-ID, To, From, CSeq number and Route, and only its top Via (ours:
+/// the CANCEL's branch is the INVITE's).
+pub fn cancel_for(invite: &Message<'_>) -> Vec<u8> {
+    end_to_end_of(invite, "CANCEL", None)
+}
+
+/// The ACK for a non-2xx final to a forwarded INVITE (§17.1.1.3): as the
+/// CANCEL, with the To of the response (its tag).
+pub fn ack_for(invite: &Message<'_>, response: &Message<'_>) -> Vec<u8> {
+    end_to_end_of(invite, "ACK", response.to().map(|t| t.to_string()))
+}
+
+fn end_to_end_of(invite: &Message<'_>, method: &str, to: Option<String>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    let uri = invite
+        .request_uri()
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let _ = std::io::Write::write_fmt(&mut out, format_args!("{method} {uri} SIP/2.0\r\n"));
+    if let Some(v) = invite.vias().next() {
+        let _ = std::io::Write::write_fmt(&mut out, format_args!("Via: {v}\r\n"));
+    }
+    for h in &invite.headers {
+        match h {
+            Header::Route(_) | Header::From(_) | Header::CallId(_) | Header::MaxForwards(_) => {
+                h.write_to(&mut out)
+            }
+            Header::To(_) => match &to {
+                Some(t) => {
+                    let _ = std::io::Write::write_fmt(&mut out, format_args!("To: {t}\r\n"));
+                }
+                None => h.write_to(&mut out),
+            },
+            Header::CSeq(c) => {
+                let _ = std::io::Write::write_fmt(
+                    &mut out,
+                    format_args!("CSeq: {} {method}\r\n", c.seq),
+                );
+            }
+            _ => {}
+        }
+    }
+    out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    out
+}
+
+/// A raw header built in code (for answers).
+pub fn raw<'a>(name: &'a str, value: &'a str) -> Header<'a> {
+    Header::Other(RawHeader {
+        name,
+        value,
+        line: None,
+    })
+}
+
+#[cfg(test)]
+mod tests;
