@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+mod federate;
 mod forward;
 mod peers;
 pub mod resolver;
@@ -224,6 +225,14 @@ pub async fn start(
     let cluster_local = cloud.as_ref().map(|c| c.peers.local);
     let (query_tx, query_rx) = mpsc::channel(64);
     let (located_tx, located_rx) = mpsc::channel(256);
+    let (backend_tx, backend_rx) = mpsc::channel(256);
+    let contact = bound
+        .local
+        .iter()
+        .find(|l| l.transport == crate::config::Transport::Udp)
+        .or(bound.local.first())
+        .map(|l| crate::proxy::host_port(l.addr))
+        .unwrap_or_default();
     let resolver = match resolver::Resolver::new(config.dns) {
         Ok(r) => Some(r),
         Err(e) => {
@@ -303,6 +312,14 @@ pub async fn start(
         resolver,
         located_tx,
         located_rx,
+        federation: crate::presence::federation::Federation::new(
+            &contact,
+            config.presence.subscribe.default,
+            seed,
+        ),
+        backend_queue: Vec::new(),
+        backend_tx,
+        backend_rx,
     };
     let core = tokio::spawn(core.run(in_rx, stop_rx, transport_stop_tx));
     Ok(Running {
@@ -357,6 +374,8 @@ enum TimerKey {
     Agent,
     /// A forwarded request's client transaction or Timer C.
     Leg(ClientKey),
+    /// Back-end subscription refreshes and retries.
+    Federation,
 }
 
 struct Core {
@@ -406,6 +425,12 @@ struct Core {
     resolver: Option<resolver::Resolver>,
     located_tx: mpsc::Sender<forward::Located>,
     located_rx: mpsc::Receiver<forward::Located>,
+    /// Back-end subscriptions to other domains (cross-domain presence),
+    /// and the SUBSCRIBEs waiting to be sent.
+    federation: crate::presence::federation::Federation,
+    backend_queue: Vec<crate::presence::federation::Outgoing>,
+    backend_tx: mpsc::Sender<federate::BackendLocated>,
+    backend_rx: mpsc::Receiver<federate::BackendLocated>,
 }
 
 /// The overlay and what drives it.
@@ -517,6 +542,9 @@ impl Core {
             }
         }
         self.feed_cloud();
+        for o in std::mem::take(&mut self.backend_queue) {
+            Box::pin(self.backend_send(o)).await;
+        }
     }
 
     /// Hands the overlay what the agent's watchers want and its own
@@ -524,6 +552,21 @@ impl Core {
     fn feed_cloud(&mut self) {
         let interests = self.agent.take_interests();
         let now = self.now().0;
+        // Presentities of other domains are the federation's; the rest the
+        // overlay's.
+        let (federated, interests): (Vec<Interest>, Vec<Interest>) =
+            interests.into_iter().partition(|i| match i {
+                Interest::Watch(a) | Interest::Unwatch(a) => self.is_federated(a),
+                Interest::Local(_) => false,
+            });
+        for i in federated {
+            let out = match i {
+                Interest::Watch(a) => self.federation.watch(&a),
+                Interest::Unwatch(a) => self.federation.unwatch(&a),
+                Interest::Local(_) => None,
+            };
+            self.backend_queue.extend(out);
+        }
         let Some(c) = &mut self.cloud else {
             return;
         };
@@ -767,6 +810,9 @@ impl Core {
                 Some(l) = self.located_rx.recv() => {
                     self.start_leg(l).await;
                 }
+                Some(b) = self.backend_rx.recv() => {
+                    self.backend_start(b).await;
+                }
                 Some(q) = self.queries.recv() => {
                     let answer = self.answer(q.query);
                     let _ = q.reply.send(answer);
@@ -947,6 +993,9 @@ impl Core {
                 }
             }
         }
+        if method == Method::Notify && self.on_backend_notify(inbound, msg, key.clone()).await {
+            return;
+        }
         if !self.draining && self.is_for_forwarding(msg) {
             self.forward(inbound, msg, key).await;
             return;
@@ -973,7 +1022,13 @@ impl Core {
                     .and_then(|u| u.as_sip())
                     .map(|u| u.host.raw)
                     .unwrap_or("");
-                if self.config.serves_domain(host) {
+                let in_dialog = msg.to().and_then(|t| t.tag()).is_some();
+                let to_us =
+                    matches!(msg.request_uri(), Some(sip::Uri::Sip(u)) if self.local.is_me(u));
+                let federated = m == Method::Subscribe
+                    && msg.event().is_some_and(|e| e.package() == agent::PACKAGE)
+                    && !self.config.domains.is_empty();
+                if self.config.serves_domain(host) || in_dialog || to_us || federated {
                     Decision::Serve(m)
                 } else {
                     Decision::Answer(router::Answer {
@@ -1159,6 +1214,14 @@ impl Core {
                 },
             };
             tracing::debug!(to = %n.to, call_id = %n.dialog.call_id, last = n.last, "NOTIFY");
+            if self
+                .agent
+                .watcher(&n.dialog)
+                .is_some_and(|w| self.is_federated(w))
+            {
+                metrics::counter!(telemetry::names::CROSS_DOMAIN_NOTIFIES, "direction" => "out")
+                    .increment(1);
+            }
             self.arm(&key, &n.dialog);
             let reliable = n.transport == "TCP";
             let tx = ClientNonInvite::new(now, n.bytes.clone(), reliable, self.timers);
@@ -1258,6 +1321,10 @@ impl Core {
                 }
                 TimerKey::Leg(k) => {
                     self.on_leg_timer(now, k).await;
+                    continue;
+                }
+                TimerKey::Federation => {
+                    self.on_federation_timer().await;
                     continue;
                 }
                 TimerKey::Agent => {

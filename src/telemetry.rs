@@ -24,6 +24,9 @@ pub mod names {
     pub const TRANSACTIONS_TIMED_OUT: &str = "presencecloud_latency_transactions_timed_out_total";
     pub const FORWARDED: &str = "presencecloud_forwarded_requests_total";
     pub const FORWARDED_RESPONSES: &str = "presencecloud_forwarded_responses_total";
+    pub const BACKEND_SUBSCRIBES: &str = "presencecloud_backend_subscribes_total";
+    pub const BACKEND_SUBSCRIPTIONS: &str = "presencecloud_backend_subscriptions";
+    pub const CROSS_DOMAIN_NOTIFIES: &str = "presencecloud_cross_domain_notifies_total";
     pub const CLOUD_MESSAGES: &str = "presencecloud_cloud_messages_total";
     pub const CLOUD_SEARCH_MESSAGES: &str = "presencecloud_cloud_search_messages";
     pub const CLOUD_AGGREGATED: &str = "presencecloud_cloud_aggregated_subscriptions";
@@ -65,6 +68,18 @@ pub fn describe() {
     describe_counter!(
         names::FORWARDED_RESPONSES,
         "responses relayed upstream by the proxy face, by class (1xx..6xx)"
+    );
+    describe_counter!(
+        names::BACKEND_SUBSCRIBES,
+        "back-end SUBSCRIBEs sent to other domains' servers (kind: subscribe or refresh, end)"
+    );
+    describe_gauge!(
+        names::BACKEND_SUBSCRIPTIONS,
+        "back-end subscriptions held with other domains (one per remote presentity watched here)"
+    );
+    describe_counter!(
+        names::CROSS_DOMAIN_NOTIFIES,
+        "NOTIFYs of other domains' servers received (in) and NOTIFYs to other domains' subscribers sent (out)"
     );
     describe_counter!(
         names::CLOUD_MESSAGES,

@@ -55,6 +55,30 @@ pub(super) struct Leg {
     retry: Option<Retry>,
     cancel_pending: bool,
     timer_c: Option<Millis>,
+    /// A back-end SUBSCRIBE of ours (cross-domain presence): its outcome
+    /// goes to the federation, not upstream.
+    backend: Option<crate::presence::federation::Outgoing>,
+}
+
+impl Leg {
+    pub(super) fn backend(
+        tx: ClientNonInvite,
+        downstream: Target,
+        o: crate::presence::federation::Outgoing,
+        rest: Vec<Candidate>,
+    ) -> Leg {
+        Leg {
+            forwarded: Arc::from(tx.request().as_ref()),
+            tx: LegTx::NonInvite(tx),
+            server: None,
+            downstream,
+            rest,
+            retry: None,
+            cancel_pending: false,
+            timer_c: None,
+            backend: Some(o),
+        }
+    }
 }
 
 /// What is needed to send the request to the next candidate: the original
@@ -127,6 +151,17 @@ impl Core {
         match method {
             Method::Cancel => false,
             Method::Ack => true,
+            // Presence of another domain is watched from here (one back-end
+            // subscription per presentity), not relayed.
+            Method::Subscribe
+                if !served
+                    && msg.to().and_then(|t| t.tag()).is_none()
+                    && msg
+                        .event()
+                        .is_some_and(|e| e.package() == crate::presence::agent::PACKAGE) =>
+            {
+                false
+            }
             Method::Subscribe | Method::Publish => {
                 let ours = msg.event().is_some_and(|e| {
                     self.caps
@@ -484,6 +519,7 @@ impl Core {
                 retry: Some(retry),
                 cancel_pending: false,
                 timer_c: (method == Some(Method::Invite)).then(|| now + TIMER_C),
+                backend: None,
             },
         );
         self.schedule_leg(key.clone());
@@ -564,6 +600,10 @@ impl Core {
         let Some(leg) = self.legs.get_mut(&key) else {
             return false;
         };
+        if leg.backend.is_some() {
+            self.on_backend_response(key, status, msg).await;
+            return true;
+        }
         let mut resend = None;
         let upstream = match &mut leg.tx {
             LegTx::Cancel(t) => {
@@ -642,6 +682,17 @@ impl Core {
         let Some(leg) = self.legs.get_mut(&key) else {
             return;
         };
+        if let Some(o) = leg.backend.take() {
+            let rest = std::mem::take(&mut leg.rest);
+            self.reap_leg(&key);
+            match rest.split_first() {
+                Some((next, others)) => {
+                    Box::pin(self.backend_leg(o, *next, others.to_vec())).await;
+                }
+                None => self.backend_result(&o.call_id, None, None).await,
+            }
+            return;
+        }
         let server = leg.server.clone();
         let rest = std::mem::take(&mut leg.rest);
         let retry = leg.retry.take();
@@ -657,6 +708,32 @@ impl Core {
                     .await;
             }
             _ => {}
+        }
+    }
+
+    /// A response to a back-end SUBSCRIBE: a 503 fails over to the next
+    /// server of the domain; any other final goes to the federation.
+    async fn on_backend_response(&mut self, key: ClientKey, status: u16, msg: &Message<'_>) {
+        let now = self.now();
+        let Some(leg) = self.legs.get_mut(&key) else {
+            return;
+        };
+        let event = match &mut leg.tx {
+            LegTx::NonInvite(t) => t.on_response(now, status),
+            _ => None,
+        };
+        match event {
+            Some(ClientEvent::Final(503)) if !leg.rest.is_empty() => {
+                self.leg_failed(key, 503, "Service Unavailable").await;
+            }
+            Some(ClientEvent::Final(s)) => {
+                let call_id = leg.backend.as_ref().map(|o| o.call_id.clone());
+                self.reap_leg(&key);
+                if let Some(c) = call_id {
+                    self.backend_result(&c, Some(s), Some(msg)).await;
+                }
+            }
+            _ => self.reap_leg(&key),
         }
     }
 
@@ -826,6 +903,7 @@ impl Core {
                 retry: None,
                 cancel_pending: false,
                 timer_c: None,
+                backend: None,
             },
         );
         self.schedule_leg(key);

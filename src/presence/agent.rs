@@ -1140,6 +1140,11 @@ impl Agent {
             .collect()
     }
 
+    /// The watcher (AOR) of a dialog.
+    pub fn watcher(&self, id: &DialogId) -> Option<&str> {
+        self.dialogs.get(id).map(|d| d.watcher.as_str())
+    }
+
     pub fn subscriptions(&self) -> usize {
         self.dialogs.len()
     }

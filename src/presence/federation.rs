@@ -119,6 +119,11 @@ impl Federation {
         self.len() == 0
     }
 
+    /// Whether a NOTIFY's Call-ID is one of our back-end dialogs'.
+    pub fn knows(&self, call_id: &str) -> bool {
+        self.by_call.contains_key(call_id)
+    }
+
     pub fn is_watched(&self, aor: &str) -> bool {
         self.wanted.contains(aor)
     }

@@ -184,9 +184,20 @@ pub fn metric(addr: SocketAddr, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// `user@example.com`, or `user` itself when it names its domain.
+pub fn aor(user: &str) -> String {
+    if user.contains('@') {
+        user.to_string()
+    } else {
+        format!("{user}@example.com")
+    }
+}
+
 pub fn pidf(user: &str, basic: &str, note: &str) -> String {
+    let entity = aor(user);
+    let user = user.split('@').next().unwrap_or(user);
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:{user}@example.com\">\n<tuple id=\"t-{user}\"><status><basic>{basic}</basic></status><note>{note}</note></tuple>\n</presence>\n"
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:{entity}\">\n<tuple id=\"t-{user}\"><status><basic>{basic}</basic></status><note>{note}</note></tuple>\n</presence>\n"
     )
 }
 
@@ -197,6 +208,10 @@ pub struct Ua {
     pub cseq: u32,
     pub notifies: HashMap<String, Vec<String>>,
     pub etags: HashMap<String, String>,
+    /// The To tag and remote target (Contact) of each dialog, from its
+    /// final response.
+    pub to_tags: HashMap<String, String>,
+    pub targets: HashMap<String, String>,
 }
 
 impl Default for Ua {
@@ -213,6 +228,8 @@ impl Ua {
             cseq: 0,
             notifies: HashMap::new(),
             etags: HashMap::new(),
+            to_tags: HashMap::new(),
+            targets: HashMap::new(),
         }
     }
 
@@ -235,9 +252,10 @@ impl Ua {
             "Content-Type: application/pidf+xml\r\n".into()
         };
         let req = format!(
-            "{method} sip:{user}@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call_id}-{cseq};rport\r\nMax-Forwards: 70\r\nFrom: <sip:w-{call_id}@example.com>;tag=ft{call_id}\r\nTo: <sip:{user}@example.com>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:w-{call_id}@{me}>\r\nEvent: presence\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
+            "{method} sip:{aor} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call_id}-{cseq};rport\r\nMax-Forwards: 70\r\nFrom: <sip:w-{call_id}@example.com>;tag=ft{call_id}\r\nTo: <sip:{aor}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:w-{call_id}@{me}>\r\nEvent: presence\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
             body.len(),
             cseq = self.cseq,
+            aor = aor(user),
         );
         self.sock.send_to(req.as_bytes(), node).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -251,6 +269,12 @@ impl Ua {
                 if let Some(etag) = m.sip_etag() {
                     self.etags.insert(user.into(), etag.to_string());
                 }
+                if let Some(tag) = m.to().and_then(|t| t.tag()) {
+                    self.to_tags.insert(call_id.into(), tag.to_string());
+                }
+                if let Some(c) = m.contacts().next() {
+                    self.targets.insert(call_id.into(), c.uri.to_string());
+                }
                 return s;
             }
         }
@@ -262,7 +286,7 @@ impl Ua {
             Some(e) => format!("SIP-If-Match: {e}\r\nExpires: 3600\r\n"),
             None => "Expires: 3600\r\n".into(),
         };
-        let call = format!("pub-{user}-{}", self.cseq);
+        let call = format!("pub-{}-{}", user.replace('@', "."), self.cseq);
         let status = self.request(
             node,
             "PUBLISH",
@@ -272,6 +296,33 @@ impl Ua {
             &pidf(user, basic, note),
         );
         assert_eq!(status, 200, "PUBLISH {user}");
+    }
+
+    /// Ends the subscription `call_id` (Expires: 0 in its dialog, to its
+    /// remote target: RFC 3261 §12.2.1.1).
+    pub fn unsubscribe(&mut self, node: SocketAddr, user: &str, call_id: &str) {
+        let tag = self.to_tags.get(call_id).cloned().expect("a dialog");
+        let target = self.targets.get(call_id).cloned().expect("a Contact");
+        self.cseq += 1;
+        let me = self.sock.local_addr().unwrap();
+        let req = format!(
+            "SUBSCRIBE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call_id}-{cseq}u;rport\r\nMax-Forwards: 70\r\nFrom: <sip:w-{call_id}@example.com>;tag=ft{call_id}\r\nTo: <sip:{aor}>;tag={tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:w-{call_id}@{me}>\r\nEvent: presence\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n",
+            cseq = self.cseq,
+            aor = aor(user),
+        );
+        self.sock.send_to(req.as_bytes(), node).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (bytes, _) = self.recv(deadline).expect("a final response");
+            let m = parse(&bytes).unwrap();
+            if !m.is_request()
+                && m.call_id() == Some(call_id)
+                && m.status().is_some_and(|s| s >= 200)
+            {
+                assert_eq!(m.status(), Some(200), "unSUBSCRIBE {call_id}");
+                return;
+            }
+        }
     }
 
     pub fn subscribe(&mut self, node: SocketAddr, user: &str, call_id: &str) {

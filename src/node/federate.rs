@@ -1,0 +1,274 @@
+//! Cross-domain presence in the node: the first local watcher of a
+//! presentity of a domain we do not serve starts one back-end SUBSCRIBE to
+//! that domain's server (located by RFC 3263), its NOTIFYs become the
+//! presentity's remote state in the agent (under the home
+//! `domain:<domain>`), which fans them out to every local watcher; the
+//! last watcher leaving ends it. [`crate::presence::federation`] keeps the
+//! dialogs; this sends and receives.
+
+use super::{Core, Entry, ServerTx, TimerKey};
+use crate::locate::{self, Candidate};
+use crate::presence::federation::{self, Outgoing, Update};
+use crate::sip::response::{self, Reply};
+use crate::sip::{Message, Uri};
+use crate::telemetry;
+use crate::transaction::{ClientKey, ClientNonInvite, Millis, ServerKey, ServerNonInvite};
+use crate::transport::{Inbound, Target};
+
+/// A lookup for a back-end SUBSCRIBE finished off the core task.
+pub(super) struct BackendLocated {
+    pub outgoing: Outgoing,
+    pub candidates: Result<Vec<Candidate>, locate::LocateError>,
+}
+
+impl Core {
+    /// Whether presence of `aor` comes from another domain's server: the
+    /// node names its domains and this is not one of them.
+    pub(super) fn is_federated(&self, aor: &str) -> bool {
+        !self.config.domains.is_empty() && !self.config.serves_domain(federation::domain_of(aor))
+    }
+
+    /// Sends a back-end SUBSCRIBE: to its dialog's next hop, or, for a new
+    /// dialog, to the server RFC 3263 finds for its domain.
+    pub(super) async fn backend_send(&mut self, o: Outgoing) {
+        let hop = o
+            .routes
+            .first()
+            .map(|r| {
+                let r = r.trim().trim_start_matches('<');
+                r.split('>').next().unwrap_or(r).to_string()
+            })
+            .unwrap_or_else(|| o.request_uri.clone());
+        let target = match Uri::parse(&hop) {
+            Ok(Uri::Sip(u)) => locate::Target::from_uri(&u),
+            _ => Err(locate::LocateError::NoHost),
+        };
+        let target = match target {
+            Ok(t) => t,
+            Err(e) => {
+                self.backend_start(BackendLocated {
+                    outgoing: o,
+                    candidates: Err(e),
+                })
+                .await;
+                return;
+            }
+        };
+        if let Some(ip) = target.ip() {
+            let transport = target.transport.unwrap_or(locate::Transport::Udp);
+            let c = Candidate {
+                addr: std::net::SocketAddr::new(
+                    ip,
+                    target.port.unwrap_or(transport.default_port()),
+                ),
+                transport,
+            };
+            self.backend_start(BackendLocated {
+                outgoing: o,
+                candidates: Ok(vec![c]),
+            })
+            .await;
+            return;
+        }
+        let resolver = self.resolver.clone();
+        let tx = self.backend_tx.clone();
+        let seed = self.tags;
+        tokio::spawn(async move {
+            let candidates = match resolver {
+                Some(r) => r.locate(&target, seed).await,
+                None => Err(locate::LocateError::Config("no DNS resolver".into())),
+            };
+            let _ = tx
+                .send(BackendLocated {
+                    outgoing: o,
+                    candidates,
+                })
+                .await;
+        });
+    }
+
+    pub(super) async fn backend_start(&mut self, located: BackendLocated) {
+        let BackendLocated {
+            outgoing,
+            candidates,
+        } = located;
+        let mut candidates = match candidates {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::info!(aor = %outgoing.aor, error = %e, "presence server of the domain not found");
+                Vec::new()
+            }
+        };
+        candidates.retain(|c| c.transport.listen().is_some());
+        if candidates.is_empty() {
+            self.backend_result(&outgoing.call_id, None, None).await;
+            return;
+        }
+        let first = candidates.remove(0);
+        self.backend_leg(outgoing, first, candidates).await;
+    }
+
+    /// Sends the back-end SUBSCRIBE to one candidate, in a client
+    /// transaction; the rest are for failover.
+    pub(super) async fn backend_leg(&mut self, o: Outgoing, to: Candidate, rest: Vec<Candidate>) {
+        let now = self.now();
+        let transport: &'static str = match to.transport {
+            locate::Transport::Tcp => "TCP",
+            _ => "UDP",
+        };
+        let Some(sent_by) = self.local_addr_for(transport) else {
+            self.backend_result(&o.call_id, None, None).await;
+            return;
+        };
+        self.tags += 1;
+        let branch = format!("z9hG4bK-pcfed{:x}{:x}", now.0, self.tags);
+        let bytes =
+            self.federation
+                .request(&o, transport, &crate::proxy::host_port(sent_by), &branch);
+        let downstream = match to.transport {
+            locate::Transport::Tcp => Target::Tcp {
+                conn: None,
+                addr: to.addr,
+            },
+            _ => match self.transports.udp_for(to.addr) {
+                Some(socket) => Target::Udp {
+                    socket,
+                    addr: to.addr,
+                },
+                None => {
+                    self.backend_result(&o.call_id, None, None).await;
+                    return;
+                }
+            },
+        };
+        let reliable = to.transport != locate::Transport::Udp;
+        let key = ClientKey {
+            branch: branch.to_ascii_lowercase(),
+            method: "SUBSCRIBE".into(),
+        };
+        metrics::counter!(telemetry::names::BACKEND_SUBSCRIBES, "kind" => if o.ending { "end" } else { "subscribe" })
+            .increment(1);
+        let tx = ClientNonInvite::new(now, bytes.clone(), reliable, self.timers);
+        self.legs.insert(
+            key.clone(),
+            super::forward::Leg::backend(tx, downstream, o, rest),
+        );
+        self.schedule_leg(key.clone());
+        if let Err(e) = self.transports.send(downstream, bytes).await {
+            tracing::debug!(error = %e, "back-end SUBSCRIBE not sent");
+        }
+    }
+
+    /// The end of a back-end SUBSCRIBE's transaction: its final status and
+    /// response, or None for a timeout or an unreachable server.
+    pub(super) async fn backend_result(
+        &mut self,
+        call_id: &str,
+        status: Option<u16>,
+        msg: Option<&Message<'_>>,
+    ) {
+        let now = self.unix_now();
+        let (updates, sends) = self.federation.on_response(now, call_id, status, msg);
+        self.apply_federation(updates, sends).await;
+    }
+
+    /// Remote states to the agent (one NOTIFY per local watcher), and the
+    /// SUBSCRIBEs the federation asks for.
+    pub(super) async fn apply_federation(&mut self, updates: Vec<Update>, sends: Vec<Outgoing>) {
+        let unix = self.unix_now();
+        let mut notifies = Vec::new();
+        for u in updates {
+            let home = federation::home_of(federation::domain_of(&u.aor));
+            notifies.extend(
+                self.agent
+                    .set_remote(unix, &u.aor, &home, u.state.as_deref()),
+            );
+        }
+        if !notifies.is_empty() {
+            let now = self.now();
+            self.send_notifies(now, notifies).await;
+        }
+        for o in sends {
+            // Boxed: sending may fail at once and ask for another.
+            Box::pin(self.backend_send(o)).await;
+        }
+        metrics::gauge!(telemetry::names::BACKEND_SUBSCRIPTIONS).set(self.federation.len() as f64);
+        self.schedule_federation();
+    }
+
+    pub(super) fn schedule_federation(&mut self) {
+        if let Some(t) = self.federation.next_deadline() {
+            let relative = Millis(t.saturating_sub(self.epoch_unix));
+            self.deadlines
+                .push(std::cmp::Reverse((relative, TimerKey::Federation)));
+        }
+    }
+
+    pub(super) async fn on_federation_timer(&mut self) {
+        let sends = self.federation.on_timeout(self.unix_now());
+        self.apply_federation(Vec::new(), sends).await;
+    }
+
+    /// A NOTIFY of one of our back-end subscriptions; false when it is not
+    /// one (the router answers it).
+    pub(super) async fn on_backend_notify(
+        &mut self,
+        inbound: &Inbound,
+        msg: &Message<'_>,
+        key: Option<ServerKey>,
+    ) -> bool {
+        let call_id = msg.call_id().unwrap_or("");
+        if !self.federation.knows(call_id) {
+            return false;
+        }
+        metrics::counter!(telemetry::names::CROSS_DOMAIN_NOTIFIES, "direction" => "in")
+            .increment(1);
+        let (status, update, sends) = self.federation.on_notify(self.unix_now(), msg);
+        let Some(upstream) = self.answer_target(inbound, Some(msg)) else {
+            return true;
+        };
+        let now = self.now();
+        let stamped = msg
+            .top_via()
+            .map(|v| response::stamp_via(v, inbound.source, self.config.force_rport));
+        let reason = if status == 200 {
+            "OK"
+        } else {
+            "Call/Transaction Does Not Exist"
+        };
+        let wire = response::build(
+            msg,
+            stamped.as_deref(),
+            &Reply {
+                status,
+                reason,
+                ..Reply::default()
+            },
+        );
+        let mut t = ServerNonInvite::new(inbound.transport().reliable(), self.timers);
+        if let Ok(b) = t.on_response(now, status, wire) {
+            self.send(upstream, b.to_vec()).await;
+        }
+        if let Some(k) = key {
+            let entry = Entry {
+                tx: ServerTx::NonInvite(t),
+                target: upstream,
+            };
+            if !entry.is_terminated() {
+                self.servers.insert(k.clone(), entry);
+                self.schedule(k);
+            }
+        }
+        self.apply_federation(update.into_iter().collect(), sends)
+            .await;
+        self.persist().await;
+        true
+    }
+
+    fn local_addr_for(&self, transport: &str) -> Option<std::net::SocketAddr> {
+        self.listening
+            .iter()
+            .find(|l| l.transport.as_str() == transport)
+            .map(|l| l.addr)
+    }
+}
