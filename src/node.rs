@@ -226,6 +226,7 @@ pub async fn start(
     let (query_tx, query_rx) = mpsc::channel(64);
     let (located_tx, located_rx) = mpsc::channel(256);
     let (backend_tx, backend_rx) = mpsc::channel(256);
+    let (leg_errors_tx, leg_errors_rx) = mpsc::channel(256);
     let contact = bound
         .local
         .iter()
@@ -320,6 +321,8 @@ pub async fn start(
         backend_queue: Vec::new(),
         backend_tx,
         backend_rx,
+        leg_errors_tx,
+        leg_errors_rx,
     };
     let core = tokio::spawn(core.run(in_rx, stop_rx, transport_stop_tx));
     Ok(Running {
@@ -431,6 +434,9 @@ struct Core {
     backend_queue: Vec<crate::presence::federation::Outgoing>,
     backend_tx: mpsc::Sender<federate::BackendLocated>,
     backend_rx: mpsc::Receiver<federate::BackendLocated>,
+    /// Legs whose TCP send failed (sent off the core task).
+    leg_errors_tx: mpsc::Sender<ClientKey>,
+    leg_errors_rx: mpsc::Receiver<ClientKey>,
 }
 
 /// The overlay and what drives it.
@@ -812,6 +818,9 @@ impl Core {
                 }
                 Some(b) = self.backend_rx.recv() => {
                     self.backend_start(b).await;
+                }
+                Some(k) = self.leg_errors_rx.recv() => {
+                    self.leg_transport_error(k).await;
                 }
                 Some(q) = self.queries.recv() => {
                     let answer = self.answer(q.query);

@@ -3,27 +3,18 @@
 //! node's resolver. Each test starts its own server, so its query log tells
 //! which steps the resolver took.
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+#[path = "support/dns.rs"]
+mod dns;
+
 use std::time::Duration;
 
-use hickory_server::ServerFuture;
-use hickory_server::authority::{Catalog, ZoneType};
-use hickory_server::proto::rr::{LowerName, RecordType};
-use hickory_server::proto::serialize::txt::Parser;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::store::in_memory::InMemoryAuthority;
+use dns::{RecordType, TestDns, zone};
 use presencecloud::locate::{Candidate, LocateError, Step, Target, Transport};
 use presencecloud::node::resolver::{Resolver, Settings};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::UdpSocket;
 
 /// Every test is over within this, whatever the DNS does.
 const BOUND: Duration = Duration::from_secs(20);
-
-const SOA: &str =
-    "@ IN SOA ns.example. hostmaster.example. 1 3600 600 86400 30\n@ IN NS ns.example.\n";
 
 /// The parent zone: only there so that unknown names under it get NXDOMAIN.
 const EXAMPLE: &str = "ns IN A 127.0.0.1\n";
@@ -63,110 +54,27 @@ _sip._udp IN SRV 10 1 5060 gone.broken.example.
 /// Neither NAPTR nor SRV.
 const AONLY_EXAMPLE: &str = "@ IN A 127.0.0.1\n";
 
-type Log = Arc<Mutex<Vec<(String, RecordType)>>>;
-
-/// The catalog, with every question noted.
-struct Logged {
-    catalog: Catalog,
-    log: Log,
+/// A server with every test zone; each test starts its own, so its query
+/// log tells which steps the resolver took.
+async fn start_dns() -> TestDns {
+    TestDns::start(&[
+        zone("example.", EXAMPLE),
+        zone("b.example.", B_EXAMPLE),
+        zone("srvonly.example.", SRVONLY_EXAMPLE),
+        zone("aonly.example.", AONLY_EXAMPLE),
+        zone("broken.example.", BROKEN_EXAMPLE),
+    ])
+    .await
 }
 
-impl RequestHandler for Logged {
-    // What #[async_trait] would write.
-    fn handle_request<'life0, 'life1, 'async_trait, R>(
-        &'life0 self,
-        request: &'life1 Request,
-        response_handle: R,
-    ) -> Pin<Box<dyn Future<Output = ResponseInfo> + Send + 'async_trait>>
-    where
-        R: 'async_trait + ResponseHandler,
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move {
-            if let Ok(info) = request.request_info() {
-                self.log.lock().unwrap().push((
-                    info.query.name().to_string().to_ascii_lowercase(),
-                    info.query.query_type(),
-                ));
-            }
-            self.catalog.handle_request(request, response_handle).await
-        })
-    }
-}
-
-struct TestDns {
-    addr: SocketAddr,
-    log: Log,
-    _server: ServerFuture<Logged>,
-}
-
-impl TestDns {
-    async fn start() -> TestDns {
-        let mut catalog = Catalog::new();
-        for (origin, body) in [
-            ("example.", EXAMPLE),
-            ("b.example.", B_EXAMPLE),
-            ("srvonly.example.", SRVONLY_EXAMPLE),
-            ("aonly.example.", AONLY_EXAMPLE),
-            ("broken.example.", BROKEN_EXAMPLE),
-        ] {
-            let text = format!("$ORIGIN {origin}\n$TTL 30\n{SOA}{body}");
-            let origin_name = origin.parse().unwrap();
-            let (name, records) = Parser::new(text, None, Some(origin_name))
-                .parse()
-                .unwrap_or_else(|e| panic!("zone {origin}: {e}"));
-            let authority = InMemoryAuthority::new(name.clone(), records, ZoneType::Primary, false)
-                .unwrap_or_else(|e| panic!("zone {origin}: {e}"));
-            catalog.upsert(LowerName::new(&name), vec![Arc::new(authority)]);
-        }
-        let log = Log::default();
-        let mut server = ServerFuture::new(Logged {
-            catalog,
-            log: log.clone(),
-        });
-        // UDP and TCP on the same port (TCP for truncated answers).
-        let mut tries = 0;
-        let addr = loop {
-            let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-            let addr = udp.local_addr().unwrap();
-            match TcpListener::bind(addr).await {
-                Ok(tcp) => {
-                    server.register_socket(udp);
-                    server.register_listener(tcp, Duration::from_secs(5));
-                    break addr;
-                }
-                Err(e) => {
-                    tries += 1;
-                    assert!(tries < 20, "no port free for UDP and TCP: {e}");
-                }
-            }
-        };
-        TestDns {
-            addr,
-            log,
-            _server: server,
-        }
-    }
-
-    fn resolver(&self) -> Resolver {
-        Resolver::with_settings(Settings {
-            nameserver: Some(self.addr),
-            timeout: Duration::from_secs(2),
-            attempts: 2,
-        })
-        .unwrap()
-    }
-
-    /// The questions asked so far, as (name, type).
-    fn asked(&self) -> Vec<(String, RecordType)> {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn asked_types(&self) -> Vec<RecordType> {
-        self.asked().into_iter().map(|(_, t)| t).collect()
-    }
+/// The node's resolver, asking only `dns`.
+fn resolver(dns: &TestDns) -> Resolver {
+    Resolver::with_settings(Settings {
+        nameserver: Some(dns.addr),
+        timeout: Duration::from_secs(2),
+        attempts: 2,
+    })
+    .unwrap()
 }
 
 fn target(uri_host: &str) -> Target {
@@ -181,14 +89,14 @@ fn cand(addr: &str, transport: Transport) -> Candidate {
 }
 
 async fn locate(dns: &TestDns, t: &Target, seed: u64) -> Result<Vec<Candidate>, LocateError> {
-    tokio::time::timeout(BOUND, dns.resolver().locate(t, seed))
+    tokio::time::timeout(BOUND, resolver(dns).locate(t, seed))
         .await
         .expect("location took too long")
 }
 
 #[tokio::test]
 async fn rfc3263_s4_1_naptr_chooses_tcp_then_udp() {
-    let dns = TestDns::start().await;
+    let dns = start_dns().await;
     let found = locate(&dns, &target("b.example"), 1).await.unwrap();
     // TCP (NAPTR preference 10) before UDP (50); SIPS and SCTP skipped.
     let transports: Vec<Transport> = found.iter().map(|c| c.transport).collect();
@@ -215,7 +123,7 @@ async fn rfc3263_s4_1_naptr_chooses_tcp_then_udp() {
 
 #[tokio::test]
 async fn rfc3263_s4_1_sips_uri_follows_only_sips_naptr() {
-    let dns = TestDns::start().await;
+    let dns = start_dns().await;
     let mut t = target("b.example");
     t.secure = true;
     let found = locate(&dns, &t, 0).await.unwrap();
@@ -224,8 +132,8 @@ async fn rfc3263_s4_1_sips_uri_follows_only_sips_naptr() {
 
 #[tokio::test]
 async fn rfc2782_srv_priority_is_respected() {
-    let dns = TestDns::start().await;
-    let resolver = dns.resolver();
+    let dns = start_dns().await;
+    let resolver = resolver(&dns);
     let mut t = target("b.example");
     t.transport = Some(Transport::Tcp);
     for seed in 0..50 {
@@ -239,8 +147,8 @@ async fn rfc2782_srv_priority_is_respected() {
 
 #[tokio::test]
 async fn rfc2782_weights_split_first_choices_proportionally() {
-    let dns = TestDns::start().await;
-    let resolver = dns.resolver();
+    let dns = start_dns().await;
+    let resolver = resolver(&dns);
     let n = 800;
     let mut pc1_first = 0;
     for seed in 0..n {
@@ -260,7 +168,7 @@ async fn rfc2782_weights_split_first_choices_proportionally() {
 
 #[tokio::test]
 async fn rfc3263_s4_1_no_naptr_queries_srv_udp_then_tcp() {
-    let dns = TestDns::start().await;
+    let dns = start_dns().await;
     let found = locate(&dns, &target("srvonly.example"), 0).await.unwrap();
     assert_eq!(
         found,
@@ -277,7 +185,7 @@ async fn rfc3263_s4_1_no_naptr_queries_srv_udp_then_tcp() {
 
 #[tokio::test]
 async fn rfc3263_s4_2_no_srv_falls_back_to_a_with_port_5060() {
-    let dns = TestDns::start().await;
+    let dns = start_dns().await;
     let found = locate(&dns, &target("aonly.example"), 0).await.unwrap();
     assert_eq!(found, [cand("127.0.0.1:5060", Transport::Udp)]);
     let types = dns.asked_types();
@@ -300,7 +208,7 @@ async fn rfc3263_s4_2_no_srv_falls_back_to_a_with_port_5060() {
 
 #[tokio::test]
 async fn rfc3263_s4_2_explicit_port_skips_naptr_and_srv() {
-    let dns = TestDns::start().await;
+    let dns = start_dns().await;
     let mut t = target("b.example");
     t.port = Some(5099);
     let found = locate(&dns, &t, 0).await.unwrap();
@@ -316,7 +224,7 @@ async fn rfc3263_s4_2_explicit_port_skips_naptr_and_srv() {
 
 #[tokio::test]
 async fn rfc3263_s4_2_explicit_transport_skips_naptr() {
-    let dns = TestDns::start().await;
+    let dns = start_dns().await;
     let mut t = target("b.example");
     t.transport = Some(Transport::Udp);
     let found = locate(&dns, &t, 0).await.unwrap();
@@ -328,7 +236,7 @@ async fn rfc3263_s4_2_explicit_transport_skips_naptr() {
 
 #[tokio::test]
 async fn rfc3263_s4_1_numeric_ip_skips_dns() {
-    let dns = TestDns::start().await;
+    let dns = start_dns().await;
     let mut t = target("127.0.0.1");
     t.port = Some(5070);
     t.transport = Some(Transport::Tcp);
@@ -341,7 +249,7 @@ async fn rfc3263_s4_1_numeric_ip_skips_dns() {
 
 #[tokio::test]
 async fn rfc3263_unknown_domain_names_the_step() {
-    let dns = TestDns::start().await;
+    let dns = start_dns().await;
     let e = locate(&dns, &target("nosuch.example"), 0)
         .await
         .unwrap_err();
@@ -367,7 +275,7 @@ async fn rfc3263_unknown_domain_names_the_step() {
 
 #[tokio::test]
 async fn rfc3263_s4_2_explicit_transport_without_srv_uses_a_and_default_port() {
-    let dns = TestDns::start().await;
+    let dns = start_dns().await;
     let mut t = target("pc1.b.example");
     t.transport = Some(Transport::Tcp);
     let found = locate(&dns, &t, 0).await.unwrap();
@@ -381,7 +289,7 @@ async fn rfc3263_s4_2_explicit_transport_without_srv_uses_a_and_default_port() {
 
 #[tokio::test]
 async fn rfc3263_s4_2_srv_target_without_address_is_reported() {
-    let dns = TestDns::start().await;
+    let dns = start_dns().await;
     let e = locate(&dns, &target("broken.example"), 0)
         .await
         .unwrap_err();
@@ -424,7 +332,7 @@ async fn rfc3263_dead_dns_times_out_and_names_the_step() {
 #[tokio::test]
 async fn rfc3263_refused_answer_is_a_failure_naming_the_step() {
     // The server serves no zone for other.test, so it refuses.
-    let dns = TestDns::start().await;
+    let dns = start_dns().await;
     let e = locate(&dns, &target("other.test"), 0).await.unwrap_err();
     assert!(matches!(e, LocateError::Failed { .. }), "{e:?}");
     assert_eq!(e.step(), Some(Step::Naptr));

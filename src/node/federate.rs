@@ -154,9 +154,7 @@ impl Core {
             super::forward::Leg::backend(tx, downstream, o, rest),
         );
         self.schedule_leg(key.clone());
-        if let Err(e) = self.transports.send(downstream, bytes).await {
-            tracing::debug!(error = %e, "back-end SUBSCRIBE not sent");
-        }
+        self.send_downstream(key, downstream, bytes).await;
     }
 
     /// The end of a back-end SUBSCRIBE's transaction: its final status and

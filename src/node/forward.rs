@@ -523,15 +523,42 @@ impl Core {
             },
         );
         self.schedule_leg(key.clone());
-        if let Err(e) = self.transports.send(downstream, fwd.bytes).await {
-            tracing::debug!(error = %e, "forward failed");
-            let failed = self.legs.get_mut(&key).and_then(|l| match &mut l.tx {
-                LegTx::NonInvite(t) | LegTx::Cancel(t) => t.on_transport_error().map(|_| ()),
-                LegTx::Invite(t) => t.on_transport_error().map(|_| ()),
-            });
-            if failed.is_some() {
-                self.leg_failed(key, 503, "Service Unavailable").await;
+        self.send_downstream(key, downstream, fwd.bytes).await;
+    }
+
+    /// Sends a leg's request. Over UDP at once; over TCP in a task of its
+    /// own, since opening a connection may take seconds (a host that drops
+    /// SYNs) and the core must not wait: a failure comes back as a
+    /// transport error for the leg (§17.1.4, and the next candidate).
+    pub(super) async fn send_downstream(&mut self, key: ClientKey, to: Target, bytes: Vec<u8>) {
+        match to {
+            Target::Udp { .. } => {
+                if let Err(e) = self.transports.send(to, bytes).await {
+                    tracing::debug!(error = %e, "forward failed");
+                    self.leg_transport_error(key).await;
+                }
             }
+            Target::Tcp { .. } => {
+                let transports = self.transports.clone();
+                let report = self.leg_errors_tx.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = transports.send(to, bytes).await {
+                        tracing::debug!(error = %e, "forward failed");
+                        let _ = report.send(key).await;
+                    }
+                });
+            }
+        }
+    }
+
+    /// The transport could not carry a leg's request.
+    pub(super) async fn leg_transport_error(&mut self, key: ClientKey) {
+        let failed = self.legs.get_mut(&key).and_then(|l| match &mut l.tx {
+            LegTx::NonInvite(t) | LegTx::Cancel(t) => t.on_transport_error().map(|_| ()),
+            LegTx::Invite(t) => t.on_transport_error().map(|_| ()),
+        });
+        if failed.is_some() {
+            self.leg_failed(key, 503, "Service Unavailable").await;
         }
     }
 
@@ -611,9 +638,8 @@ impl Core {
                 Upstream::Nothing
             }
             LegTx::NonInvite(t) => match t.on_response(now, status) {
-                Some(ClientEvent::Final(503)) if !leg.rest.is_empty() => {
-                    Upstream::Failed(503, "Service Unavailable")
-                }
+                // A 503 fails over; the last one becomes a 500 upstream.
+                Some(ClientEvent::Final(503)) => Upstream::Failed(503, "Service Unavailable"),
                 Some(ClientEvent::Provisional(100)) => Upstream::Nothing,
                 Some(ClientEvent::Provisional(s) | ClientEvent::Final(s)) => Upstream::Relay(s),
                 _ => Upstream::Nothing,
@@ -634,7 +660,7 @@ impl Core {
                             }
                             resend = Some(Arc::from(ack.as_slice()));
                         }
-                        if s == 503 && !leg.rest.is_empty() {
+                        if s == 503 {
                             Upstream::Failed(503, "Service Unavailable")
                         } else {
                             Upstream::Relay(s)
@@ -704,8 +730,36 @@ impl Core {
                 Box::pin(self.send_leg(server, retry, *next, others.to_vec())).await;
             }
             (Some(retry), None) => {
-                self.give_up(server, &retry, status, reason, "every candidate failed")
-                    .await;
+                let invite = crate::sip::parse(&retry.original)
+                    .ok()
+                    .and_then(|m| m.method())
+                    == Some(Method::Invite);
+                match status {
+                    // RFC 4320 §4.2: never a 408 to a non-INVITE request;
+                    // the client's own transaction times out.
+                    408 if !invite => {
+                        if let Some(k) = &server {
+                            self.servers.remove(k);
+                        }
+                    }
+                    // RFC 3261 §16.7 step 6: 503s only from downstream
+                    // become a 500 (the 503 would make the client fail
+                    // over away from us).
+                    503 => {
+                        self.give_up(
+                            server,
+                            &retry,
+                            500,
+                            "Server Internal Error",
+                            "every candidate failed",
+                        )
+                        .await;
+                    }
+                    _ => {
+                        self.give_up(server, &retry, status, reason, "every candidate failed")
+                            .await;
+                    }
+                }
             }
             _ => {}
         }
