@@ -1019,7 +1019,18 @@ impl Core {
                 headers: vec![("Retry-After", "5".into())],
             })
         } else {
-            router::route(msg, &self.caps)
+            match router::route(msg, &self.caps) {
+                // RFC 6665 §4.1.3: a NOTIFY that matches none of our
+                // subscriptions is 481, not a method we do not know.
+                Decision::Answer(a) if method == Method::Notify && a.status == 405 => {
+                    Decision::Answer(router::Answer {
+                        status: 481,
+                        reason: "Subscription Does Not Exist",
+                        headers: Vec::new(),
+                    })
+                }
+                d => d,
+            }
         };
         let mut notifies = Vec::new();
         // Presence for a domain we do not serve is not ours to answer; until

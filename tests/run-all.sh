@@ -14,6 +14,14 @@ if ! command -v sipp >/dev/null 2>&1; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y sip-tester \
         || { $sudo apt-get update && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y sip-tester; }
 fi
+# Kamailio serves b.example in the interop test (tests/kamailio.rs); db_text,
+# which its presence module needs, comes with the kamailio package.
+if ! command -v kamailio >/dev/null 2>&1 && [ ! -x /usr/sbin/kamailio ]; then
+    step "installing kamailio and kamailio-presence-modules"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y kamailio kamailio-presence-modules \
+        || { $sudo apt-get update && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y kamailio kamailio-presence-modules; }
+fi
 # docker-compose checks docker-compose.yml (tests/deploy.rs); no engine needed.
 if ! command -v docker-compose >/dev/null 2>&1; then
     step "installing docker-compose"

@@ -48,9 +48,17 @@ struct Backend {
     route_set: Vec<String>,
     remote_target: Option<String>,
     phase: Phase,
-    /// When to refresh (or, failed, to try again).
+    /// Ending: whether the unsubscribe (Expires: 0) is out.
+    unsubscribed: bool,
+    /// When to refresh (or, failed, to try again; ending, to give up
+    /// waiting for the final NOTIFY).
     due: Option<u64>,
 }
+
+/// How long an ended back-end dialog waits for its final NOTIFY (RFC 6665
+/// §4.1.2.3: a successful unsubscribe is followed by one), so that NOTIFY
+/// is answered 200, not 481: 64*T1.
+const LINGER_MS: u64 = 32_000;
 
 /// A SUBSCRIBE to send: to `request_uri` (through `routes`), or, for a new
 /// dialog, to the server RFC 3263 finds for `domain`.
@@ -151,6 +159,7 @@ impl Federation {
             route_set: Vec::new(),
             remote_target: None,
             phase: Phase::Trying,
+            unsubscribed: false,
             due: None,
         };
         if let Some(old) = self.subs.insert(aor.into(), b.clone()) {
@@ -187,6 +196,7 @@ impl Federation {
         let b = self.subs.get_mut(aor)?;
         b.phase = Phase::Ending;
         b.due = None;
+        b.unsubscribed = b.remote_tag.is_some();
         // No dialog yet: the 2xx (or NOTIFY) that makes one is answered by
         // an unsubscribe then.
         b.remote_tag.as_ref()?;
@@ -224,11 +234,22 @@ impl Federation {
                     b.remote_target = r.contacts().next().map(|c| c.uri.to_string());
                 }
                 if b.phase == Phase::Ending {
-                    if self.wanted.contains(&aor) {
+                    if self.wanted.contains(&aor) && !b.unsubscribed {
                         b.phase = Phase::Active;
                     } else {
-                        self.forget(&aor);
-                        return (Vec::new(), Vec::new());
+                        // The unsubscribe's 2xx, or the 2xx of a dialog
+                        // nobody wants any more (unsubscribed now): wait
+                        // for the final NOTIFY.
+                        if !b.unsubscribed {
+                            b.unsubscribed = true;
+                            b.cseq += 1;
+                            let out = b.clone();
+                            sends.push(self.outgoing(&out, 0));
+                        }
+                        if let Some(b) = self.subs.get_mut(&aor) {
+                            b.due = Some(now + LINGER_MS);
+                        }
+                        return (Vec::new(), sends);
                     }
                 }
                 if b.phase == Phase::Trying {
@@ -241,12 +262,6 @@ impl Federation {
                 // Refresh at 80 % of what was granted (RFC 6665 §4.1.2.2
                 // leaves the margin to the subscriber).
                 b.due = Some(now + u64::from(granted) * 800);
-                if !self.wanted.contains(&aor) {
-                    b.phase = Phase::Ending;
-                    b.cseq += 1;
-                    let b = b.clone();
-                    sends.push(self.outgoing(&b, 0));
-                }
                 (Vec::new(), sends)
             }
             _ => {
@@ -343,6 +358,14 @@ impl Federation {
             return (200, Some(Update { aor, state: None }), sends);
         }
         if b.phase == Phase::Ending {
+            // A NOTIFY made the dialog after the last watcher left: end it.
+            if !b.unsubscribed {
+                b.unsubscribed = true;
+                b.cseq += 1;
+                b.due = Some(now + LINGER_MS);
+                let out = b.clone();
+                sends.push(self.outgoing(&out, 0));
+            }
             return (200, None, sends);
         }
         (200, Some(Update { aor, state: body }), sends)
@@ -362,6 +385,11 @@ impl Federation {
                 continue;
             };
             b.due = None;
+            if b.phase == Phase::Ending {
+                // No final NOTIFY came: the dialog is over anyway.
+                self.forget(&aor);
+                continue;
+            }
             if b.remote_tag.is_some() && b.phase == Phase::Active {
                 b.cseq += 1;
                 let b = b.clone();

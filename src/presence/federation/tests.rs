@@ -156,3 +156,39 @@ fn a_failed_subscription_is_tried_again_later_while_watched() {
     assert_eq!(again.len(), 1);
     assert!(again[0].routes.is_empty());
 }
+
+#[test]
+fn rfc6665_s4_1_2_3_the_final_notify_after_an_unsubscribe_is_answered_200() {
+    let mut f = fed();
+    let o = f.watch("p@b.example").unwrap();
+    let req = f.request(&o, "UDP", "192.0.2.1:5060", "z9hG4bKx");
+    let tag = tag_of(&req);
+    let resp = ok_for(&req, "Expires: 600\r\n");
+    f.on_response(0, &o.call_id, Some(200), Some(&parse(&resp).unwrap()));
+    let end = f.unwatch("p@b.example").unwrap();
+    let end_req = f.request(&end, "UDP", "192.0.2.1:5060", "z9hG4bKe");
+    let resp = ok_for(&end_req, "Expires: 0\r\n");
+    f.on_response(1, &o.call_id, Some(200), Some(&parse(&resp).unwrap()));
+    assert!(f.knows(&o.call_id), "kept for the final NOTIFY");
+    let n = notify(&o.call_id, &tag, "terminated;reason=timeout", "<pidf/>");
+    let (status, _, sends) = f.on_notify(2, &parse(&n).unwrap());
+    assert_eq!(status, 200);
+    assert!(sends.is_empty(), "not subscribed again: nobody watches");
+    assert!(!f.knows(&o.call_id));
+}
+
+#[test]
+fn a_watcher_leaving_before_the_2xx_still_ends_the_backend_subscription() {
+    let mut f = fed();
+    let o = f.watch("p@b.example").unwrap();
+    assert_eq!(f.unwatch("p@b.example"), None, "no dialog to end yet");
+    let req = f.request(&o, "UDP", "192.0.2.1:5060", "z9hG4bKx");
+    let resp = ok_for(&req, "Expires: 600\r\n");
+    let (_, sends) = f.on_response(0, &o.call_id, Some(200), Some(&parse(&resp).unwrap()));
+    assert_eq!(sends.len(), 1);
+    assert!(sends[0].ending, "the 2xx is answered by an unsubscribe");
+    // Without a final NOTIFY the dialog is dropped after the linger time.
+    assert_eq!(f.next_deadline(), Some(32_000));
+    assert!(f.on_timeout(32_000).is_empty());
+    assert!(!f.knows(&o.call_id));
+}
