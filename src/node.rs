@@ -589,6 +589,24 @@ impl Core {
         c.ship();
     }
 
+    /// A state change of `presentity` starts a notification transaction
+    /// per watcher here (its NOTIFY's 2xx ends it). For a remote state the
+    /// span starts when the state reaches this node.
+    fn start_notifications(&self, now_unix: u64, presentity: &str) {
+        if !self.config.instrumentation {
+            return;
+        }
+        let mut t = self.lock_telemetry();
+        for (id, watcher) in self.agent.watchers_of(presentity) {
+            t.start(
+                now_unix,
+                Kind::Notification,
+                notification_correlator(&id),
+                watcher,
+            );
+        }
+    }
+
     fn answer(&self, query: crate::admin::Query) -> serde_json::Value {
         use crate::admin::Query;
         let now = self.unix_now();
@@ -670,10 +688,12 @@ impl Core {
         let mut notifies = Vec::new();
         let mut records = Vec::new();
         let mut probes = Vec::new();
+        let mut remote_changed = Vec::new();
         for e in events {
             match e {
                 overlay::Event::RemoteState { aor, home, state } => {
                     notifies.extend(self.agent.set_remote(unix, &aor, &home, state.as_deref()));
+                    remote_changed.push(aor);
                 }
                 overlay::Event::SearchDone { messages, .. } => {
                     metrics::histogram!(telemetry::names::CLOUD_SEARCH_MESSAGES)
@@ -734,6 +754,9 @@ impl Core {
             v.subscribers = c.overlay.subscribers();
             v.local_users = c.overlay.local_users();
             v.cached_users = c.overlay.cached_users();
+        }
+        for aor in remote_changed {
+            self.start_notifications(unix, &aor);
         }
         if !notifies.is_empty() {
             let now = self.now();
@@ -1079,16 +1102,7 @@ impl Core {
                         .request_uri()
                         .and_then(crate::presence::agent::presentity_of)
                     {
-                        let now_unix = self.unix_now();
-                        let mut t = self.lock_telemetry();
-                        for (id, watcher) in self.agent.watchers_of(&p) {
-                            t.start(
-                                now_unix,
-                                Kind::Notification,
-                                notification_correlator(&id),
-                                watcher,
-                            );
-                        }
+                        self.start_notifications(self.unix_now(), &p);
                     }
                 }
                 a

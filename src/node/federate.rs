@@ -177,6 +177,7 @@ impl Core {
         let mut notifies = Vec::new();
         for u in updates {
             let home = federation::home_of(federation::domain_of(&u.aor));
+            self.start_notifications(unix, &u.aor);
             notifies.extend(
                 self.agent
                     .set_remote(unix, &u.aor, &home, u.state.as_deref()),

@@ -25,9 +25,15 @@ use presencecloud::sip::parse;
 
 pub const SECRET: &str = "test-cluster-secret-0123456789";
 
+/// The test config. Tests that count messages exactly pass a batch delay
+/// of 100 ms or more and get a dead-after of 10 s, so that a loaded
+/// machine (missed heartbeats, a member declared dead and the searches
+/// planned again) cannot add messages; the others detect a dead node in
+/// about a second.
 pub fn config(batch_ms: u64) -> String {
+    let dead_after = if batch_ms >= 100 { 10_000 } else { 1_000 };
     format!(
-        "[log]\nlevel = \"warn\"\n[cluster]\ngossip_interval_ms = 100\ndead_after_ms = 1000\nforget_after_ms = 60000\nprobe_interval_ms = 500\nbatch_delay_ms = {batch_ms}\n"
+        "[log]\nlevel = \"warn\"\n[cluster]\ngossip_interval_ms = 100\ndead_after_ms = {dead_after}\nforget_after_ms = 60000\nprobe_interval_ms = 500\nbatch_delay_ms = {batch_ms}\n"
     )
 }
 
