@@ -140,8 +140,9 @@ def private_rss_kb(pids):
 class Server:
     """One server under test, started and stopped by the driver."""
 
-    def __init__(self, name, work):
-        self.name, self.work = name, work
+    def __init__(self, name, work, extra_conf=""):
+        # extra_conf: more TOML for our node's config file (after [log]).
+        self.name, self.work, self.extra_conf = name, work, extra_conf
         self.port = free_port()
         self.proc = None
         self.root_pid = None
@@ -168,8 +169,8 @@ class Server:
                 db = f"{PG_BASE}{sep}options=-csearch_path%3D{self.schema}"
             conf = os.path.join(self.work, "ours.toml")
             with open(conf, "w") as f:
-                f.write('[log]\nlevel = "error"\n')
-            admin = free_port()
+                f.write('[log]\nlevel = "error"\n' + self.extra_conf)
+            admin = self.admin = free_port()
             self.proc = subprocess.Popen(
                 [BIN, "run", "--config", conf, "--sip", f"udp:{self.addr()}", "--sip", f"tcp:{self.addr()}",
                  "--admin", f"127.0.0.1:{admin}", "--db", db],
@@ -314,7 +315,10 @@ def publish(port, presentity, note, domain="example.com"):
 
 # --- workloads ---------------------------------------------------------------
 
-def sipp(scenario, server, rate, calls, transport="u1"):
+def run_sipp(scenario, server, rate, calls, transport="u1", limit=None):
+    """SIPp's finished process and the wall time it took. limit: most calls
+    open at once (sipp -l); by default 4 s of calls at the rate, so the
+    rate, not the limit, paces the run."""
     users = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False)
     users.write("SEQUENTIAL\n")
     n = max(1000, calls)
@@ -324,18 +328,29 @@ def sipp(scenario, server, rate, calls, transport="u1"):
     t0 = time.time()
     p = subprocess.run(
         ["sipp", "-sf", os.path.join(SCEN, scenario), "-inf", users.name, "-t", transport,
-         "-i", "127.0.0.1", "-p", "0", "-r", str(rate), "-m", str(calls), "-l", str(max(rate * 4, 100)),
+         "-i", "127.0.0.1", "-p", "0", "-r", str(rate), "-m", str(calls), "-l", str(limit or max(rate * 4, 100)),
          "-nostdin", "-timeout", "60s", "-timeout_error", "-max_socket", "60000",
          server.addr()],
         capture_output=True, text=True)
     elapsed = time.time() - t0
     os.unlink(users.name)
+    return p, elapsed
+
+
+def sipp_counts(stdout):
+    """Successful and failed calls from SIPp's final statistics."""
     ok = failed = 0
-    for line in p.stdout.splitlines():
+    for line in stdout.splitlines():
         if "Successful call" in line:
             ok = int(line.rsplit("|", 1)[1].split()[0])
         if "Failed call" in line:
             failed = int(line.rsplit("|", 1)[1].split()[0])
+    return ok, failed
+
+
+def sipp(scenario, server, rate, calls, transport="u1", limit=None):
+    p, elapsed = run_sipp(scenario, server, rate, calls, transport, limit)
+    ok, failed = sipp_counts(p.stdout)
     return ok, failed, elapsed, p.returncode
 
 

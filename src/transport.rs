@@ -63,6 +63,9 @@ impl Inbound {
     }
 }
 
+/// Socket buffer size asked for each UDP listener.
+const UDP_BUFFER: usize = 4 * 1024 * 1024;
+
 /// Where to send bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -138,6 +141,14 @@ impl Transports {
             match l.transport {
                 Transport::Udp => {
                     let s = UdpSocket::bind(l.addr).await.map_err(|e| with_addr(e, l))?;
+                    // A fan-out to many watchers brings their 200s back in
+                    // one burst: the default receive buffer (about 200 KiB)
+                    // drops some, and each lost one costs a NOTIFY
+                    // retransmission after T1. The kernel may cap the size
+                    // (net.core.rmem_max); what it grants is enough.
+                    let sock = socket2::SockRef::from(&s);
+                    let _ = sock.set_recv_buffer_size(UDP_BUFFER);
+                    let _ = sock.set_send_buffer_size(UDP_BUFFER);
                     local.push(Listen {
                         transport: Transport::Udp,
                         addr: s.local_addr()?,
