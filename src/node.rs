@@ -232,6 +232,7 @@ pub async fn start(
         .iter()
         .find(|l| l.transport == crate::config::Transport::Udp)
         .or(bound.local.first())
+        .filter(|l| !l.addr.ip().is_unspecified())
         .map(|l| crate::proxy::host_port(l.addr))
         .unwrap_or_default();
     let resolver = match resolver::Resolver::new(config.dns) {
@@ -323,6 +324,7 @@ pub async fn start(
         backend_rx,
         leg_errors_tx,
         leg_errors_rx,
+        routes_to: HashMap::new(),
     };
     let core = tokio::spawn(core.run(in_rx, stop_rx, transport_stop_tx));
     Ok(Running {
@@ -437,6 +439,9 @@ struct Core {
     /// Legs whose TCP send failed (sent off the core task).
     leg_errors_tx: mpsc::Sender<ClientKey>,
     leg_errors_rx: mpsc::Receiver<ClientKey>,
+    /// Our source address toward each peer address (listeners bound to
+    /// every interface).
+    routes_to: HashMap<std::net::IpAddr, std::net::IpAddr>,
 }
 
 /// The overlay and what drives it.
@@ -902,6 +907,49 @@ impl Core {
                 .count()
     }
 
+    /// Our address as the peer of `inbound` must see it (Via sent-by,
+    /// Contact, Record-Route): the address the request came to or, on a
+    /// listener bound to every interface (0.0.0.0, as in a container), the
+    /// address the kernel routes to that peer from, with the listener's
+    /// port. Found addresses join the ones that name us (Route handling).
+    pub(super) fn local_toward(&mut self, inbound: &Inbound) -> SocketAddr {
+        let bound = self
+            .transports
+            .local_addr(inbound.link)
+            .unwrap_or(inbound.source);
+        self.reachable(bound, inbound.source.ip())
+    }
+
+    pub(super) fn reachable(&mut self, bound: SocketAddr, peer: std::net::IpAddr) -> SocketAddr {
+        if !bound.ip().is_unspecified() {
+            return bound;
+        }
+        let ip = match self.routes_to.get(&peer) {
+            Some(ip) => *ip,
+            None => {
+                let any: SocketAddr = if peer.is_ipv4() {
+                    ([0, 0, 0, 0], 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                // connect() on a UDP socket sends nothing: it only asks the
+                // kernel for the route, hence the source address.
+                let found = std::net::UdpSocket::bind(any)
+                    .and_then(|s| s.connect((peer, 9)).map(|()| s))
+                    .and_then(|s| s.local_addr())
+                    .map(|a| a.ip())
+                    .unwrap_or(peer);
+                self.routes_to.insert(peer, found);
+                found
+            }
+        };
+        let mine = SocketAddr::new(ip, bound.port());
+        if !self.local.addrs.contains(&mine) {
+            self.local.addrs.push(mine);
+        }
+        mine
+    }
+
     fn new_tag(&mut self) -> String {
         self.tags += 1;
         let seed = self.epoch.elapsed().as_nanos() as u64;
@@ -993,6 +1041,9 @@ impl Core {
 
     async fn on_request(&mut self, inbound: &Inbound, msg: &Message<'_>) {
         let now = self.now();
+        // Learn which of our addresses this peer reaches (bound to every
+        // interface), so a Request-URI or Route naming it is known as ours.
+        self.local_toward(inbound);
         let Some(method) = msg.method() else { return };
         let key = server_key(msg);
         // §17.2.3: a request matching a transaction is a retransmission (or
@@ -1108,12 +1159,10 @@ impl Core {
                 a
             }
             Decision::Serve(Method::Subscribe) => {
+                let local = self.local_toward(inbound);
                 let path = Path {
                     transport: inbound.transport().as_str(),
-                    local: self
-                        .transports
-                        .local_addr(inbound.link)
-                        .unwrap_or(inbound.source),
+                    local,
                     peer: inbound.source,
                     conn: match inbound.link {
                         Link::Tcp(id) => Some(id),

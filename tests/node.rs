@@ -472,3 +472,63 @@ fn malformed_input_is_logged_with_the_peer_and_rate_limited() {
         warnings[0]
     );
 }
+
+/// A listener bound to every interface (0.0.0.0, as in a container) never
+/// writes 0.0.0.0 into what the peer must answer to: the NOTIFY's Via and
+/// Contact carry the address the kernel routes to the watcher from.
+#[test]
+fn a_listener_on_every_interface_writes_a_reachable_address() {
+    use std::io::BufRead;
+    let dir = support::scratch("any-interface");
+    let db = format!("sqlite://{}", dir.join("n.db").display());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_presencecloud"))
+        .args([
+            "run",
+            "--sip",
+            "udp:0.0.0.0:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--db",
+            &db,
+        ])
+        .args(["--log-level", "warn"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let port: u16 = std::io::BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("listening udp:0.0.0.0:")
+                .map(|p| p.parse().unwrap())
+        })
+        .expect("the listener's port");
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = sock.local_addr().unwrap();
+    let sub = format!(
+        "SUBSCRIBE sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKany1\r\nMax-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=b1\r\nTo: <sip:alice@example.com>\r\nCall-ID: any1\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:bob@{me}>\r\nEvent: presence\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+    );
+    sock.send_to(sub.as_bytes(), ("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let notify = loop {
+        let (n, _) = sock.recv_from(&mut buf).expect("200 and a NOTIFY");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("NOTIFY") {
+            break text;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let want = format!("127.0.0.1:{port}");
+    let m = parse(notify.as_bytes()).unwrap();
+    assert_eq!(
+        m.top_via().unwrap().to_string().split(';').next().unwrap(),
+        format!("SIP/2.0/UDP {want}")
+    );
+    let contact = m.contacts().next().unwrap().uri.to_string();
+    assert_eq!(contact, format!("sip:{want}"), "{notify}");
+    assert!(!notify.contains("0.0.0.0"), "{notify}");
+}

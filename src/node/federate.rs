@@ -116,10 +116,11 @@ impl Core {
             locate::Transport::Tcp => "TCP",
             _ => "UDP",
         };
-        let Some(sent_by) = self.local_addr_for(transport) else {
+        let Some(bound) = self.local_addr_for(transport) else {
             self.backend_result(&o.call_id, None, None).await;
             return;
         };
+        let sent_by = self.reachable(bound, to.addr.ip());
         self.tags += 1;
         let branch = format!("z9hG4bK-pcfed{:x}{:x}", now.0, self.tags);
         let bytes =

@@ -197,16 +197,13 @@ impl Core {
         let retry = Retry {
             original: Arc::from(inbound.bytes.as_slice()),
             top_via,
-            inbound_local: self
-                .transports
-                .local_addr(inbound.link)
-                .unwrap_or(inbound.source),
+            inbound_local: self.local_toward(inbound),
             inbound_transport: inbound.transport().as_str(),
         };
         metrics::counter!(telemetry::names::FORWARDED, "method" => method.as_str().to_string())
             .increment(1);
         // Refusals (loop, hops) before anything is set up.
-        let hop = self.hop(&retry, "UDP");
+        let hop = self.hop(&retry, "UDP", inbound.source.ip());
         if let Err(r) = proxy::forward(msg, &self.local, &hop, "check", &retry.top_via) {
             if method != Method::Ack {
                 self.answer_here(inbound, msg, key, upstream, r.status, r.reason)
@@ -320,10 +317,19 @@ impl Core {
         });
     }
 
-    fn hop(&self, retry: &Retry, transport: &'static str) -> Hop<'static> {
+    fn hop(
+        &mut self,
+        retry: &Retry,
+        transport: &'static str,
+        toward: std::net::IpAddr,
+    ) -> Hop<'static> {
+        let sent_by = match self.local_for(transport) {
+            Some(bound) => self.reachable(bound, toward),
+            None => retry.inbound_local,
+        };
         Hop {
             transport,
-            sent_by: self.local_for(transport).unwrap_or(retry.inbound_local),
+            sent_by,
             record_route: retry.inbound_local,
             record_route_transport: retry.inbound_transport,
         }
@@ -452,7 +458,7 @@ impl Core {
             locate::Transport::Tcp => "TCP",
             _ => "UDP",
         };
-        let hop = self.hop(&retry, transport);
+        let hop = self.hop(&retry, transport, to.addr.ip());
         self.tags += 1;
         let unique = format!("{:x}{:x}", now.0, self.tags);
         let Ok(fwd) = proxy::forward(&msg, &self.local, &hop, &unique, &retry.top_via) else {

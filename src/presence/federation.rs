@@ -422,7 +422,7 @@ impl Federation {
         let _ = write!(
             out,
             "From: <sip:{}>;tag={}\r\n",
-            self.subscriber(),
+            self.subscriber(sent_by),
             o.local_tag
         );
         match &o.remote_tag {
@@ -456,14 +456,10 @@ impl Federation {
 
     /// Who subscribes: the presence service of this node (a server, not
     /// one of the watchers).
-    fn subscriber(&self) -> String {
-        format!("presence@{}", self.contact_host())
-    }
-
-    fn contact_host(&self) -> &str {
-        self.contact
-            .rsplit_once(':')
-            .map_or(self.contact.as_str(), |(h, _)| h)
+    fn subscriber(&self, sent_by: &str) -> String {
+        let contact = self.contact_for(sent_by);
+        let host = contact.rsplit_once(':').map_or(contact, |(h, _)| h);
+        format!("presence@{host}")
     }
 }
 
