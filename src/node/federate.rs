@@ -6,14 +6,13 @@
 //! last watcher leaving ends it. [`crate::presence::federation`] keeps the
 //! dialogs; this sends and receives.
 
-use super::{Core, Entry, ServerTx, TimerKey};
+use super::{Core, TimerKey};
 use crate::locate::{self, Candidate};
 use crate::presence::federation::{self, Outgoing, Update};
-use crate::sip::response::{self, Reply};
 use crate::sip::{Message, Uri};
 use crate::telemetry;
-use crate::transaction::{ClientKey, ClientNonInvite, Millis, ServerKey, ServerNonInvite};
-use crate::transport::{Inbound, Target};
+use crate::transaction::{ClientKey, ClientNonInvite, Millis, ServerKey};
+use crate::transport::Inbound;
 
 /// A lookup for a back-end SUBSCRIBE finished off the core task.
 pub(super) struct BackendLocated {
@@ -126,21 +125,9 @@ impl Core {
         let bytes =
             self.federation
                 .request(&o, transport, &crate::proxy::host_port(sent_by), &branch);
-        let downstream = match to.transport {
-            locate::Transport::Tcp => Target::Tcp {
-                conn: None,
-                addr: to.addr,
-            },
-            _ => match self.transports.udp_for(to.addr) {
-                Some(socket) => Target::Udp {
-                    socket,
-                    addr: to.addr,
-                },
-                None => {
-                    self.backend_result(&o.call_id, None, None).await;
-                    return;
-                }
-            },
+        let Some(downstream) = self.target_for(to) else {
+            self.backend_result(&o.call_id, None, None).await;
+            return;
         };
         let reliable = to.transport != locate::Transport::Udp;
         let key = ClientKey {
@@ -227,38 +214,13 @@ impl Core {
         let Some(upstream) = self.answer_target(inbound, Some(msg)) else {
             return true;
         };
-        let now = self.now();
-        let stamped = msg
-            .top_via()
-            .map(|v| response::stamp_via(v, inbound.source, self.config.force_rport));
         let reason = if status == 200 {
             "OK"
         } else {
             "Call/Transaction Does Not Exist"
         };
-        let wire = response::build(
-            msg,
-            stamped.as_deref(),
-            &Reply {
-                status,
-                reason,
-                ..Reply::default()
-            },
-        );
-        let mut t = ServerNonInvite::new(inbound.transport().reliable(), self.timers);
-        if let Ok(b) = t.on_response(now, status, wire) {
-            self.send(upstream, b.to_vec()).await;
-        }
-        if let Some(k) = key {
-            let entry = Entry {
-                tx: ServerTx::NonInvite(t),
-                target: upstream,
-            };
-            if !entry.is_terminated() {
-                self.servers.insert(k.clone(), entry);
-                self.schedule(k);
-            }
-        }
+        self.answer_here(inbound, msg, key, upstream, status, reason, true)
+            .await;
         self.apply_federation(update.into_iter().collect(), sends)
             .await;
         self.persist().await;

@@ -206,7 +206,7 @@ impl Core {
         let hop = self.hop(&retry, "UDP", inbound.source.ip());
         if let Err(r) = proxy::forward(msg, &self.local, &hop, "check", &retry.top_via) {
             if method != Method::Ack {
-                self.answer_here(inbound, msg, key, upstream, r.status, r.reason)
+                self.answer_here(inbound, msg, key, upstream, r.status, r.reason, true)
                     .await;
             }
             return;
@@ -343,8 +343,13 @@ impl Core {
             .map(|l| l.addr)
     }
 
-    /// Answers a request we were to forward (a refusal, or no route).
-    async fn answer_here(
+    /// Answers a request here, in a server transaction of its own kept to
+    /// absorb retransmissions: a refusal of one we were to forward, a
+    /// CANCEL, a NOTIFY of a back-end subscription. `tag`: add a To tag
+    /// when the request has none (not for the 200 to a CANCEL, whose tag
+    /// would have to be the INVITE's, §9.2).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn answer_here(
         &mut self,
         inbound: &Inbound,
         msg: &Message<'_>,
@@ -352,9 +357,10 @@ impl Core {
         upstream: Target,
         status: u16,
         reason: &str,
+        tag: bool,
     ) {
         let now = self.now();
-        let tag = self.new_tag();
+        let tag = tag.then(|| self.new_tag());
         let stamped = msg
             .top_via()
             .map(|v| response::stamp_via(v, inbound.source, self.config.force_rport));
@@ -364,7 +370,7 @@ impl Core {
             &Reply {
                 status,
                 reason,
-                to_tag: Some(&tag),
+                to_tag: tag.as_deref(),
                 ..Reply::default()
             },
         );
@@ -464,22 +470,10 @@ impl Core {
         let Ok(fwd) = proxy::forward(&msg, &self.local, &hop, &unique, &retry.top_via) else {
             return;
         };
-        let downstream = match to.transport {
-            locate::Transport::Tcp => Target::Tcp {
-                conn: None,
-                addr: to.addr,
-            },
-            _ => match self.transports.udp_for(to.addr) {
-                Some(socket) => Target::Udp {
-                    socket,
-                    addr: to.addr,
-                },
-                None => {
-                    self.give_up(server, &retry, 503, "Service Unavailable", "no UDP socket")
-                        .await;
-                    return;
-                }
-            },
+        let Some(downstream) = self.target_for(to) else {
+            self.give_up(server, &retry, 503, "Service Unavailable", "no UDP socket")
+                .await;
+            return;
         };
         let method = msg.method();
         tracing::debug!(method = method.map(|m| m.as_str()).unwrap_or(""), to = %to, "forward");
@@ -565,6 +559,21 @@ impl Core {
         });
         if failed.is_some() {
             self.leg_failed(key, 503, "Service Unavailable").await;
+        }
+    }
+
+    /// How to reach a candidate: over TCP its (new) connection, over UDP
+    /// our socket of its address family (None: we have none).
+    pub(super) fn target_for(&self, to: Candidate) -> Option<Target> {
+        match to.transport {
+            locate::Transport::Tcp => Some(Target::Tcp {
+                conn: None,
+                addr: to.addr,
+            }),
+            _ => self.transports.udp_for(to.addr).map(|socket| Target::Udp {
+                socket,
+                addr: to.addr,
+            }),
         }
     }
 
@@ -893,31 +902,8 @@ impl Core {
         let Some(upstream) = self.answer_target(inbound, Some(msg)) else {
             return true;
         };
-        let now = self.now();
-        let stamped = msg
-            .top_via()
-            .map(|v| response::stamp_via(v, inbound.source, self.config.force_rport));
-        let wire = response::build(
-            msg,
-            stamped.as_deref(),
-            &Reply {
-                status: 200,
-                reason: "OK",
-                ..Reply::default()
-            },
-        );
-        let mut t = ServerNonInvite::new(inbound.transport().reliable(), self.timers);
-        if let Ok(b) = t.on_response(now, 200, wire) {
-            self.send(upstream, b.to_vec()).await;
-        }
-        let entry = Entry {
-            tx: ServerTx::NonInvite(t),
-            target: upstream,
-        };
-        if !entry.is_terminated() {
-            self.servers.insert(key.clone(), entry);
-            self.schedule(key.clone());
-        }
+        self.answer_here(inbound, msg, Some(key.clone()), upstream, 200, "OK", false)
+            .await;
         let ringing = matches!(
             self.legs.get(&leg_key).map(|l| &l.tx),
             Some(LegTx::Invite(t)) if t.has_provisional()
