@@ -651,15 +651,6 @@ fn presence_of_an_unserved_domain_is_not_served_here() {
     );
 }
 
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 /// Measured presence (latency transactions with correlators): a
 /// subscription and a notification are measured, show in Prometheus, in
 /// the admin API and in the CSV records file.
@@ -678,7 +669,7 @@ fn presence_latency_is_measured() {
     // the watcher's 200 to the second NOTIFY finishes the notification
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let api = loop {
-        let page = http_get(node.admin, "/api/transactions?kind=notification");
+        let page = support::http(node.admin, "/api/transactions?kind=notification");
         if page.contains("\"completed\":true") || std::time::Instant::now() > deadline {
             break page;
         }
@@ -689,10 +680,10 @@ fn presence_latency_is_measured() {
         api.contains("\"kind\":\"notification\"") && api.contains("\"completed\":true"),
         "{api}"
     );
-    let subs = http_get(node.admin, "/api/transactions?kind=subscription");
+    let subs = support::http(node.admin, "/api/transactions?kind=subscription");
     assert!(subs.contains("\"kind\":\"subscription\""), "{subs}");
-    assert!(http_get(node.admin, "/api/transactions?kind=bogus").starts_with("HTTP/1.1 400"));
-    let metrics = http_get(node.admin, "/metrics");
+    assert!(support::http(node.admin, "/api/transactions?kind=bogus").starts_with("HTTP/1.1 400"));
+    let metrics = support::http(node.admin, "/metrics");
     for name in [
         "presencecloud_notification_latency_seconds",
         "presencecloud_subscription_latency_seconds",

@@ -123,20 +123,11 @@ fn calls_through(
     assert_eq!(failures(&uac), 0, "{}", report(&uac));
     let uas = wait(uas, Duration::from_secs(30));
     assert_eq!(successes(&uas), 200, "uas: {}", report(&uas));
-    let metrics = http(node.admin, "/metrics");
+    let metrics = support::http(node.admin, "/metrics");
     assert!(
         metrics.contains("presencecloud_forwarded_requests_total{method=\"INVITE\"} 200"),
         "{metrics}"
     );
-}
-
-fn http(addr: SocketAddr, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 #[test]
@@ -210,7 +201,7 @@ fn message_and_register_reach_a_sipp_core_and_their_answers_come_back() {
     }
     let core = wait(core, Duration::from_secs(30));
     assert_eq!(successes(&core), calls, "core: {}", report(&core));
-    let metrics = http(node.admin, "/metrics");
+    let metrics = support::http(node.admin, "/metrics");
     for want in [
         "presencecloud_forwarded_requests_total{method=\"MESSAGE\"} 20",
         "presencecloud_forwarded_requests_total{method=\"REGISTER\"} 20",

@@ -9,6 +9,7 @@
 use super::{Core, TimerKey};
 use crate::locate::{self, Candidate};
 use crate::presence::federation::{self, Outgoing, Update};
+use crate::presence::subscription::strip_angles;
 use crate::sip::{Message, Uri};
 use crate::telemetry;
 use crate::transaction::{ClientKey, ClientNonInvite, Millis, ServerKey};
@@ -33,10 +34,7 @@ impl Core {
         let hop = o
             .routes
             .first()
-            .map(|r| {
-                let r = r.trim().trim_start_matches('<');
-                r.split('>').next().unwrap_or(r).to_string()
-            })
+            .map(|r| strip_angles(r).to_string())
             .unwrap_or_else(|| o.request_uri.clone());
         let target = match Uri::parse(&hop) {
             Ok(Uri::Sip(u)) => locate::Target::from_uri(&u),
@@ -115,7 +113,7 @@ impl Core {
             locate::Transport::Tcp => "TCP",
             _ => "UDP",
         };
-        let Some(bound) = self.local_addr_for(transport) else {
+        let Some(bound) = self.local_for(transport) else {
             self.backend_result(&o.call_id, None, None).await;
             return;
         };
@@ -225,12 +223,5 @@ impl Core {
             .await;
         self.persist().await;
         true
-    }
-
-    fn local_addr_for(&self, transport: &str) -> Option<std::net::SocketAddr> {
-        self.listening
-            .iter()
-            .find(|l| l.transport.as_str() == transport)
-            .map(|l| l.addr)
     }
 }

@@ -202,15 +202,20 @@ impl Core {
         };
         metrics::counter!(telemetry::names::FORWARDED, "method" => method.as_str().to_string())
             .increment(1);
-        // Refusals (loop, hops) before anything is set up.
+        // Refusals (loop, hops) before anything is set up; the next hop
+        // from the same pass. The bytes to send are built per candidate
+        // (its transport is in our Via), in `send_leg`.
         let hop = self.hop(&retry, "UDP", inbound.source.ip());
-        if let Err(r) = proxy::forward(msg, &self.local, &hop, "check", &retry.top_via) {
-            if method != Method::Ack {
-                self.answer_here(inbound, msg, key, upstream, r.status, r.reason, true)
-                    .await;
+        let next = match proxy::forward(msg, &self.local, &hop, "check", &retry.top_via) {
+            Ok(f) => f,
+            Err(r) => {
+                if method != Method::Ack {
+                    self.answer_here(inbound, msg, key, upstream, r.status, r.reason, true)
+                        .await;
+                }
+                return;
             }
-            return;
-        }
+        };
         let server = if method == Method::Ack {
             None
         } else {
@@ -238,8 +243,7 @@ impl Core {
             if let Some(bytes) = trying {
                 self.send(upstream, bytes.to_vec()).await;
             }
-            let k = key.clone();
-            if let Some(k) = &k {
+            if let Some(k) = &key {
                 self.servers.insert(
                     k.clone(),
                     Entry {
@@ -249,13 +253,9 @@ impl Core {
                 );
                 self.schedule(k.clone());
             }
-            k
+            key
         };
         // Where to: the core for the served domains, else RFC 3263.
-        let next = match proxy::forward(msg, &self.local, &hop, "probe", &retry.top_via) {
-            Ok(f) => f,
-            Err(_) => return,
-        };
         let served = match msg.request_uri() {
             Some(Uri::Sip(u)) => self.config.serves_domain(u.host.raw),
             _ => false,
@@ -336,7 +336,7 @@ impl Core {
     }
 
     /// Our listening address on a transport.
-    fn local_for(&self, transport: &str) -> Option<std::net::SocketAddr> {
+    pub(super) fn local_for(&self, transport: &str) -> Option<std::net::SocketAddr> {
         self.listening
             .iter()
             .find(|l| l.transport.as_str() == transport)

@@ -16,8 +16,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
+use super::subscription::request_target;
+use crate::sip::Message;
 use crate::sip::header::SubState;
-use crate::sip::{Message, Uri};
 
 /// The home name under which a remote domain's state reaches the agent.
 pub fn home_of(domain: &str) -> String {
@@ -272,8 +273,8 @@ impl Federation {
                 if ending || !self.wanted.contains(&aor) {
                     return (Vec::new(), Vec::new());
                 }
-                let mut fresh = self.subscribe_new(&aor);
-                fresh.cseq = 1;
+                // A new dialog, sent when the retry is due (`on_timeout`).
+                self.subscribe_new(&aor);
                 if let Some(nb) = self.subs.get_mut(&aor) {
                     nb.due = Some(now + self.retry_ms);
                     nb.phase = Phase::Trying;
@@ -408,7 +409,7 @@ impl Federation {
     /// The SUBSCRIBE's bytes, with our Via (`transport`, `sent_by`,
     /// `branch`).
     pub fn request(&self, o: &Outgoing, transport: &str, sent_by: &str, branch: &str) -> Vec<u8> {
-        let (request_uri, routes) = target(&o.request_uri, &o.routes);
+        let (request_uri, routes) = request_target(&o.request_uri, &o.routes);
         let mut out = String::with_capacity(512);
         let _ = write!(out, "SUBSCRIBE {request_uri} SIP/2.0\r\n");
         let _ = write!(
@@ -460,23 +461,6 @@ impl Federation {
         let contact = self.contact_for(sent_by);
         let host = contact.rsplit_once(':').map_or(contact, |(h, _)| h);
         format!("presence@{host}")
-    }
-}
-
-/// RFC 3261 §12.2.1.1: the Request-URI and Route of an in-dialog request.
-fn target(remote_target: &str, route_set: &[String]) -> (String, Vec<String>) {
-    let Some(first) = route_set.first() else {
-        return (remote_target.to_string(), Vec::new());
-    };
-    let inner = first.trim().trim_start_matches('<');
-    let inner = inner.split('>').next().unwrap_or(inner);
-    let loose = matches!(Uri::parse(inner), Ok(Uri::Sip(u)) if u.lr());
-    if loose {
-        (remote_target.to_string(), route_set.to_vec())
-    } else {
-        let mut routes = route_set[1..].to_vec();
-        routes.push(format!("<{remote_target}>"));
-        (inner.to_string(), routes)
     }
 }
 

@@ -196,17 +196,7 @@ impl Dialog {
     /// the first route becomes the Request-URI and the remote target is
     /// appended to the routes.
     fn request_target(&self) -> (String, Vec<String>) {
-        let Some(first) = self.route_set.first() else {
-            return (self.remote_target.clone(), Vec::new());
-        };
-        let loose = matches!(Uri::parse(strip_angles(first)), Ok(Uri::Sip(u)) if u.lr());
-        if loose {
-            (self.remote_target.clone(), self.route_set.clone())
-        } else {
-            let mut routes: Vec<String> = self.route_set[1..].to_vec();
-            routes.push(format!("<{}>", self.remote_target));
-            (strip_angles(first).to_string(), routes)
-        }
+        request_target(&self.remote_target, &self.route_set)
     }
 }
 
@@ -215,7 +205,26 @@ fn write_bytes(out: &mut Vec<u8>, s: &str) -> std::fmt::Result {
     Ok(())
 }
 
-fn strip_angles(s: &str) -> &str {
+/// RFC 3261 §12.2.1.1: the Request-URI and Route header values of a
+/// request inside a dialog, from its remote target and route set (a strict
+/// router first in the set takes the Request-URI, the remote target goes
+/// last in Route).
+pub(crate) fn request_target(remote_target: &str, route_set: &[String]) -> (String, Vec<String>) {
+    let Some(first) = route_set.first() else {
+        return (remote_target.to_string(), Vec::new());
+    };
+    let loose = matches!(Uri::parse(strip_angles(first)), Ok(Uri::Sip(u)) if u.lr());
+    if loose {
+        (remote_target.to_string(), route_set.to_vec())
+    } else {
+        let mut routes: Vec<String> = route_set[1..].to_vec();
+        routes.push(format!("<{remote_target}>"));
+        (strip_angles(first).to_string(), routes)
+    }
+}
+
+/// The URI inside `<...>`, or the whole value when there are no brackets.
+pub(crate) fn strip_angles(s: &str) -> &str {
     let s = s.trim();
     match (s.find('<'), s.find('>')) {
         (Some(a), Some(b)) if a < b => &s[a + 1..b],

@@ -153,19 +153,6 @@ impl Cluster {
     }
 }
 
-/// `GET path` on an admin listener: the whole response, head and body
-/// (the listener closes after one response). Bounded to 10 s.
-pub fn http(addr: SocketAddr, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out)
-        .unwrap_or_else(|e| panic!("GET {path} on {addr}: {e}"));
-    out
-}
-
 /// `GET path`, its body parsed as JSON.
 pub fn json(addr: SocketAddr, path: &str) -> serde_json::Value {
     let page = http(addr, path);
@@ -263,25 +250,33 @@ impl Ua {
             cseq = self.cseq,
             aor = aor(user),
         );
+        let bytes = self.exchange(node, &req, call_id);
+        let m = parse(&bytes).unwrap();
+        if let Some(etag) = m.sip_etag() {
+            self.etags.insert(user.into(), etag.to_string());
+        }
+        if let Some(tag) = m.to().and_then(|t| t.tag()) {
+            self.to_tags.insert(call_id.into(), tag.to_string());
+        }
+        if let Some(c) = m.contacts().next() {
+            self.targets.insert(call_id.into(), c.uri.to_string());
+        }
+        m.status().unwrap()
+    }
+
+    /// Sends `req` and returns its final response (of `call_id`); NOTIFYs
+    /// arriving meanwhile are answered.
+    fn exchange(&mut self, node: SocketAddr, req: &str, call_id: &str) -> Vec<u8> {
         self.sock.send_to(req.as_bytes(), node).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let (bytes, _) = self.recv(deadline).expect("a final response");
             let m = parse(&bytes).unwrap();
-            if m.is_request() || m.call_id() != Some(call_id) {
-                continue;
-            }
-            if let Some(s) = m.status().filter(|s| *s >= 200) {
-                if let Some(etag) = m.sip_etag() {
-                    self.etags.insert(user.into(), etag.to_string());
-                }
-                if let Some(tag) = m.to().and_then(|t| t.tag()) {
-                    self.to_tags.insert(call_id.into(), tag.to_string());
-                }
-                if let Some(c) = m.contacts().next() {
-                    self.targets.insert(call_id.into(), c.uri.to_string());
-                }
-                return s;
+            if !m.is_request()
+                && m.call_id() == Some(call_id)
+                && m.status().is_some_and(|s| s >= 200)
+            {
+                return bytes;
             }
         }
     }
@@ -316,19 +311,9 @@ impl Ua {
             cseq = self.cseq,
             aor = aor(user),
         );
-        self.sock.send_to(req.as_bytes(), node).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let (bytes, _) = self.recv(deadline).expect("a final response");
-            let m = parse(&bytes).unwrap();
-            if !m.is_request()
-                && m.call_id() == Some(call_id)
-                && m.status().is_some_and(|s| s >= 200)
-            {
-                assert_eq!(m.status(), Some(200), "unSUBSCRIBE {call_id}");
-                return;
-            }
-        }
+        let bytes = self.exchange(node, &req, call_id);
+        let status = parse(&bytes).unwrap().status();
+        assert_eq!(status, Some(200), "unSUBSCRIBE {call_id}");
     }
 
     pub fn subscribe(&mut self, node: SocketAddr, user: &str, call_id: &str) {

@@ -189,3 +189,18 @@ pub fn ok(m: &presencecloud::sip::Message<'_>) -> Vec<u8> {
         },
     )
 }
+
+/// `GET path` on an admin listener: the whole response, head and body
+/// (the listener closes after one response). Bounded to 10 s.
+pub fn http(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out)
+        .unwrap_or_else(|e| panic!("GET {path} on {addr}: {e}"));
+    out
+}
