@@ -60,6 +60,14 @@ impl<'a> Params<'a> {
         style: Style::Header,
     };
 
+    /// Header parameters already checked against `*( SEMI generic-param )`.
+    pub(crate) fn header(raw: &'a str) -> Self {
+        Params {
+            raw,
+            style: Style::Header,
+        }
+    }
+
     pub(crate) fn uri(raw: &'a str) -> Self {
         Params {
             raw,

@@ -106,6 +106,7 @@ fn run(i: &str, flags: u16, bare_percent: bool) -> Result<(&str, &str), SynErr<'
 
 impl<'a> Uri<'a> {
     /// Parses a whole, already delimited URI.
+    #[inline(always)]
     pub fn parse(i: &'a str) -> Result<Uri<'a>, SynErr<'a>> {
         let colon = i
             .bytes()
@@ -177,6 +178,94 @@ impl<'a> Uri<'a> {
 }
 
 impl<'a> SipUri<'a> {
+    /// The common shape of a SIP URI, `sip[s]:[user@]host[:port]
+    /// *(;name[=value])` without escapes, password, IPv6 reference or
+    /// headers, scanned in one pass. Returns the URI and how many bytes it
+    /// took, stopping at the first byte that is not part of it; None for any
+    /// other shape, which the full parser then takes (and explains when it
+    /// is wrong). What it accepts, [`Uri::parse`] parses to the same value:
+    /// `scan_simple_agrees_with_the_full_parser` holds it to that.
+    #[inline]
+    pub(crate) fn scan_simple(i: &'a str) -> Option<(SipUri<'a>, usize)> {
+        let b = i.as_bytes();
+        let secure = match b.get(..5)? {
+            [s, i_, p, b':', _] if s | 0x20 == b's' && i_ | 0x20 == b'i' && p | 0x20 == b'p' => {
+                false
+            }
+            [s, i_, p, s2, b':']
+                if s | 0x20 == b's'
+                    && i_ | 0x20 == b'i'
+                    && p | 0x20 == b'p'
+                    && s2 | 0x20 == b's' =>
+            {
+                true
+            }
+            _ => return None,
+        };
+        let mut k = if secure { 5 } else { 4 };
+        // userinfo exists exactly when an "@" ends the run of user characters
+        let n = class::span(&b[k..], USER);
+        let user = match b.get(k + n) {
+            Some(b'@') if n > 0 => {
+                let user = &i[k..k + n];
+                k += n + 1;
+                Some(user)
+            }
+            Some(b'@' | b'%') => return None,
+            Some(b':') => {
+                // a port, or a password if an "@" follows: only a port is simple
+                let m = class::span(&b[k + n + 1..], USER);
+                if matches!(b.get(k + n + 1 + m), Some(b'@' | b'%')) {
+                    return None;
+                }
+                None
+            }
+            _ => None,
+        };
+        let n = class::span(&b[k..], class::HOST);
+        let host = host_from(&i[k..k + n])?;
+        k += n;
+        let port = if b.get(k) == Some(&b':') {
+            let n = class::span(&b[k + 1..], class::DIGIT);
+            let port = i[k + 1..k + 1 + n].parse::<u16>().ok()?;
+            k += 1 + n;
+            Some(port)
+        } else {
+            None
+        };
+        let params_start = k;
+        while b.get(k) == Some(&b';') {
+            let n = class::span(&b[k + 1..], PARAM);
+            if n == 0 {
+                return None;
+            }
+            k += 1 + n;
+            if b.get(k) == Some(&b'=') {
+                // a value may hold "%" (token), as the full parser allows
+                let n = class::span(&b[k + 1..], PARAM | class::TOKEN);
+                if n == 0 {
+                    return None;
+                }
+                k += 1 + n;
+            }
+        }
+        // an escape, headers or an IPv6 reference: the full parser's job
+        if matches!(b.get(k), Some(b'%' | b'?' | b'[')) {
+            return None;
+        }
+        let uri = SipUri {
+            secure,
+            user,
+            password: None,
+            host,
+            port,
+            params: Params::uri(&i[params_start..k]),
+            headers: Params::uri_headers(&i[k..k]),
+        };
+        Some((uri, k))
+    }
+
+    #[inline(always)]
     fn parse_after_scheme(i: &'a str, secure: bool) -> Result<SipUri<'a>, SynErr<'a>> {
         // userinfo exists exactly when an "@" ends the run of characters that
         // userinfo may hold (user, ":" and password).
@@ -433,6 +522,7 @@ impl fmt::Display for Host<'_> {
 }
 
 /// `host = hostname / IPv4address / IPv6reference`, returning the rest.
+#[inline(always)]
 pub fn parse_host(i: &str) -> Result<(&str, Host<'_>), SynErr<'_>> {
     let b = i.as_bytes();
     if b.first() == Some(&b'[') {
@@ -489,37 +579,34 @@ pub fn parse_ipv6(raw: &str) -> Option<Ipv6Addr> {
 }
 
 fn host_from(raw: &str) -> Option<Host<'_>> {
+    // One pass over the labels. `hostname = *( domainlabel "." ) toplabel
+    // [ "." ]`: labels are non-empty and start and end with alphanum; the
+    // last label decides the kind, since a toplabel starts with a letter
+    // and a final label that starts with a digit can only end a
+    // dotted-decimal IPv4.
     let b = raw.as_bytes();
-    // The last label decides: a toplabel starts with a letter, so a final
-    // label that starts with a digit can only end a dotted-decimal IPv4.
-    let trimmed = b.strip_suffix(b".").unwrap_or(b);
-    let last_label = trimmed.rsplit(|&c| c == b'.').next()?;
-    if last_label.first()?.is_ascii_digit() {
-        // Dotted decimal: four octets of 0-255 (RFC 3986 dec-octet), or no
-        // host at all, since a toplabel starts with a letter.
+    let mut prev = b'.';
+    let mut top_first = 0u8;
+    for &c in b {
+        match c {
+            b'.' if prev == b'.' || prev == b'-' => return None,
+            b'-' if prev == b'.' => return None,
+            b'.' | b'-' => {}
+            _ if prev == b'.' => top_first = c,
+            _ => {}
+        }
+        prev = c;
+    }
+    if prev == b'-' || top_first == 0 {
+        return None;
+    }
+    if top_first.is_ascii_digit() {
         return parse_ipv4(b).map(|a| Host {
             raw,
             kind: HostKind::V4(a),
         });
     }
-    // hostname = *( domainlabel "." ) toplabel [ "." ]
-    let mut label_start = 0;
-    for k in 0..=trimmed.len() {
-        if k == trimmed.len() || trimmed[k] == b'.' {
-            let label = &trimmed[label_start..k];
-            let ok = !label.is_empty()
-                && label[0].is_ascii_alphanumeric()
-                && label[label.len() - 1].is_ascii_alphanumeric();
-            if !ok {
-                return None;
-            }
-            if k == trimmed.len() && !label[0].is_ascii_alphabetic() {
-                return None; // toplabel starts with a letter
-            }
-            label_start = k + 1;
-        }
-    }
-    Some(Host::domain(raw))
+    top_first.is_ascii_alphabetic().then(|| Host::domain(raw))
 }
 
 impl<'a> TelUri<'a> {

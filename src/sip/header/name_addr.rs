@@ -9,10 +9,11 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::sip::params::{Param, Params, params};
+use crate::sip::syntax::class;
 use crate::sip::syntax::{
     PResult, SynErr, fail, is_wsp, laquot, lws, quoted_string, raquot, sws, token, unquote,
 };
-use crate::sip::uri::Uri;
+use crate::sip::uri::{SipUri, Uri};
 
 /// A display name as received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +123,7 @@ fn token_display(i: &str) -> PResult<'_, Option<DisplayName<'_>>> {
 }
 
 /// `[ display-name ] LAQUOT addr-spec RAQUOT`
+#[inline(always)]
 fn name_addr(i: &str) -> PResult<'_, (Option<DisplayName<'_>>, Uri<'_>)> {
     let (r, display) = match sws(i)?.0.as_bytes().first() {
         Some(b'"') => {
@@ -163,36 +165,149 @@ fn addr_spec(i: &str) -> PResult<'_, Uri<'_>> {
     Ok((&start[end..], uri))
 }
 
+/// The common shapes of `(name-addr / addr-spec) *(SEMI generic-param)` in
+/// one pass: a display name that is a quoted string without escapes or
+/// tokens separated by spaces, a SIP URI of [`SipUri::scan_simple`]'s shape,
+/// and parameters with no folding or spaces around their separators. None
+/// for anything else, which the full grammar then parses (and explains when
+/// it is wrong); what it accepts, the full grammar parses to the same value
+/// and leaves the same rest (`fast_path_agrees_with_the_grammar`).
+#[inline]
+fn name_addr_fast(i: &str, angle_required: bool) -> Option<(&str, NameAddr<'_>)> {
+    let b = i.as_bytes();
+    let mut k = 0;
+    let display_name = match b.first()? {
+        b'"' => {
+            // qdtext without escapes or control characters
+            let close = 1 + b[1..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20 || c == 0x7f)?;
+            if b[close] != b'"' {
+                return None;
+            }
+            k = close + 1;
+            while b.get(k).is_some_and(|&c| is_wsp(c)) {
+                k += 1;
+            }
+            Some(DisplayName::Quoted(&i[..=close]))
+        }
+        _ => {
+            // *(token LWS): tokens, each followed by spaces, or the last by "<"
+            let mut end = 0;
+            loop {
+                let n = class::span(&b[k..], class::TOKEN);
+                if n == 0 {
+                    break;
+                }
+                k += n;
+                end = k;
+                let ws = b[k..].iter().take_while(|&&c| is_wsp(c)).count();
+                if ws == 0 {
+                    break;
+                }
+                k += ws;
+            }
+            (end > 0).then(|| DisplayName::Tokens(&i[..end]))
+        }
+    };
+    let (uri, angle, mut k) = if b.get(k) == Some(&b'<') {
+        k += 1;
+        let (uri, n) = SipUri::scan_simple(&i[k..])?;
+        k += n;
+        if b.get(k) != Some(&b'>') {
+            return None;
+        }
+        k += 1;
+        while b.get(k).is_some_and(|&c| is_wsp(c)) {
+            k += 1;
+        }
+        (uri, true, k)
+    } else {
+        // a bare addr-spec: its URI ends at the first ";", "," or space
+        if angle_required || !matches!(b[0], b's' | b'S') {
+            return None;
+        }
+        let end = b
+            .iter()
+            .position(|&c| matches!(c, b';' | b',' | b'\r' | b'\n') || is_wsp(c))
+            .unwrap_or(b.len());
+        let (uri, n) = SipUri::scan_simple(&i[..end])?;
+        if n != end {
+            return None;
+        }
+        (uri, false, end)
+    };
+    let display_name = if angle { display_name } else { None };
+    let params_start = k;
+    while b.get(k) == Some(&b';') {
+        let n = class::span(&b[k + 1..], class::TOKEN);
+        if n == 0 {
+            return None;
+        }
+        k += 1 + n;
+        if b.get(k) == Some(&b'=') {
+            k += 1;
+            if b.get(k) == Some(&b'"') {
+                let (r, _) = quoted_string(&i[k..]).ok()?;
+                k = i.len() - r.len();
+            } else {
+                let n = class::span(&b[k..], class::GENVALUE);
+                if n == 0 {
+                    return None;
+                }
+                k += n;
+            }
+        }
+    }
+    // a fold, or whitespace that may come before another parameter
+    if matches!(b.get(k), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+        return None;
+    }
+    let addr = NameAddr {
+        display_name,
+        uri: Uri::Sip(uri),
+        angle,
+        params: Params::header(&i[params_start..k]),
+    };
+    Some((&i[k..], addr))
+}
+
 /// `(name-addr / addr-spec) *(SEMI param)`; `angle_required` for Route and
 /// Record-Route, which allow only name-addr.
 pub fn name_addr_params(angle_required: bool) -> impl Fn(&str) -> PResult<'_, NameAddr<'_>> {
-    move |i| {
-        let (r, (display_name, uri, angle)) = match name_addr(i) {
-            Ok((r, (d, u))) => (r, (d, u, true)),
-            Err(nom::Err::Error(e)) => {
-                // Only fall back to addr-spec when nothing in the value looked
-                // like a name-addr; otherwise report the name-addr's error.
-                let seen = &i[..crate::sip::syntax::offset(i, e.input)];
-                let started = seen.contains('<') || sws(i).is_ok_and(|(s, ())| s.starts_with('"'));
-                if angle_required || started {
-                    return Err(nom::Err::Error(e));
-                }
-                let (r, u) = addr_spec(i)?;
-                (r, (None, u, false))
-            }
-            Err(e) => return Err(e),
-        };
-        let (r, params) = params(r)?;
-        Ok((
-            r,
-            NameAddr {
-                display_name,
-                uri,
-                angle,
-                params,
-            },
-        ))
+    move |i| match name_addr_fast(i, angle_required) {
+        Some(fast) => Ok(fast),
+        None => name_addr_params_full(i, angle_required),
     }
+}
+
+/// The whole grammar of [`name_addr_params`], for every shape.
+fn name_addr_params_full(i: &str, angle_required: bool) -> PResult<'_, NameAddr<'_>> {
+    let (r, (display_name, uri, angle)) = match name_addr(i) {
+        Ok((r, (d, u))) => (r, (d, u, true)),
+        Err(nom::Err::Error(e)) => {
+            // Only fall back to addr-spec when nothing in the value looked
+            // like a name-addr; otherwise report the name-addr's error.
+            let seen = &i[..crate::sip::syntax::offset(i, e.input)];
+            let started = seen.contains('<') || sws(i).is_ok_and(|(s, ())| s.starts_with('"'));
+            if angle_required || started {
+                return Err(nom::Err::Error(e));
+            }
+            let (r, u) = addr_spec(i)?;
+            (r, (None, u, false))
+        }
+        Err(e) => return Err(e),
+    };
+    let (r, params) = params(r)?;
+    Ok((
+        r,
+        NameAddr {
+            display_name,
+            uri,
+            angle,
+            params,
+        },
+    ))
 }
 
 /// Contact: `STAR / (contact-param *(COMMA contact-param))`
@@ -234,6 +349,110 @@ impl fmt::Display for Contact<'_> {
         match self {
             Contact::Star => f.write_str("*"),
             Contact::List(l) => super::write_list(f, l),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the fast path accepts, the full grammar must accept the same
+    /// way: same value, same rest.
+    fn agree(i: &str) {
+        for angle_required in [false, true] {
+            if let Some((rest, fast)) = name_addr_fast(i, angle_required) {
+                let full = name_addr_params_full(i, angle_required);
+                assert_eq!(full, Ok((rest, fast.clone())), "{i:?}");
+                // and the parameters read back the same
+                let (_, f) = full.unwrap();
+                assert!(fast.params.iter().eq(f.params.iter()), "{i:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_grammar_on_known_values() {
+        for i in [
+            "<sip:bob@example.com>",
+            "\"Alice\" <sip:alice@example.com>;tag=4fa3c1b2",
+            "\"Alice\"<sip:alice@example.com>;tag=4fa3c1b2",
+            "Bob Smith <sips:bob@[2001:db8::1]:5061>",
+            "Bob Smith <sip:bob@host.example.>;tag=1",
+            "<sip:alice@192.0.2.10:5060;transport=udp>;+sip.instance=\"<urn:uuid:0>\"",
+            "sip:joe@example.com;tag=xyzygg",
+            "sip:server19.example.com",
+            "sip:joe;x@host;tag=1",
+            "<sip:198.51.100.5;lr>, <sip:a.example;lr>",
+            "<sip:a@b> ;tag=1",
+            "<sip:a@b>;tag=1 ;x",
+            "<sip:a@b>;tag = 1",
+            "<sip:a@b>;q=0.5, sip:c@d",
+            "<sip:user:pw@host>",
+            "<sip:host:5060>",
+            "<sip:a%20b@host>",
+            "<sip:a@b?subject=x>",
+            "<sip:a@1.2.3.4.5>",
+            "<sip:a@-x.com>",
+            "<sip:a@99999>",
+            "<SIP:A@B:65536>",
+            "tel:+1-555 <sip:a@b>",
+            "<sip:a@b;maddr=%41>",
+            "<sip:a@b\r\n ;x>",
+            "\"a\\\"b\" <sip:a@b>",
+        ] {
+            agree(i);
+        }
+        // the common shapes do take the fast path
+        for i in [
+            "<sip:bob@example.com>",
+            "\"Alice\" <sip:alice@example.com>;tag=4fa3c1b2",
+            "sip:joe@example.com;tag=xyzygg",
+            "Bob <sip:bob@example.com:5070;transport=tcp>;expires=60",
+        ] {
+            assert!(name_addr_fast(i, false).is_some(), "{i}");
+        }
+    }
+
+    /// A slot of a generated value: mostly a valid piece, sometimes one that
+    /// breaks the shape.
+    fn slot(
+        valid: &'static [&'static str],
+        broken: &'static [&'static str],
+    ) -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            6 => proptest::sample::select(valid),
+            1 => proptest::sample::select(broken),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 6000, ..ProptestConfig::default() })]
+
+        /// Values built slot by slot in the shape of a name-addr, each slot
+        /// drawn from valid pieces and from pieces that break them
+        /// (separators, quotes, escapes, spaces and folds), so that both the
+        /// fast path and its refusals are exercised.
+        #[test]
+        fn fast_path_agrees_with_the_grammar(
+            slots in (
+                slot(&["", "\"Alice\" ", "\"Alice\"", "Bob ", "Bob Smith ", "Bob"], &["\"A\\\"b\"", "Bob  Smith ", "\"x\r\n y\" ", " ", "\"open"]),
+                slot(&["<", ""], &["< ", "<<"]),
+                slot(&["sip:", "sips:", "SIP:"], &["tel:", "sip", "x:"]),
+                slot(&["", "bob@", "a;b@", "a.b-c@"], &["u:pw@", "%41@", "@", "a%2@"]),
+                slot(&["example.com", "192.0.2.1", "host.", "a-b.c"], &["[::1]", "-a.b", "a..b", "1.2.3", "1.2.3.256", ""]),
+                slot(&["", ":5060", ":0"], &[":", ":65536", ":50a"]),
+                slot(&["", ";lr", ";transport=tcp", ";a=b;c", ";m=%zz"], &[";a=%zz%", ";=x", ";m=", "?h=v", ";x%41=1"]),
+                (
+                    slot(&[">", "> "], &["", ">\t", ">\r\n "]),
+                    slot(&["", ";tag=1", ";tag=\"q;x\"", ";tag", ";t=[::1]", ";a=1;b"], &["; tag=1", ";tag =1", ";=1", ";t=", " ;x", ";t=\"o"]),
+                ),
+                slot(&["", ",<sip:c@d>", ",sip:e@f"], &[" , sip:e@f", ",", "\r\n", " "]),
+            )
+        ) {
+            let (d, l, sch, user, host, port, up, (r, hp), tail) = slots;
+            agree(&[d, l, sch, user, host, port, up, r, hp, tail].concat());
         }
     }
 }

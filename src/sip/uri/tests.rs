@@ -199,3 +199,68 @@ fn uris_print_as_received() {
         assert_eq!(uri(s).to_string(), s);
     }
 }
+
+/// What the one-pass scanner takes, the full URI parser parses to the same
+/// value; the name-addr fast path relies on it.
+#[test]
+fn scan_simple_agrees_with_the_full_parser() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let parts = proptest::collection::vec(
+        prop_oneof![
+            Just("sip:"),
+            Just("sips:"),
+            Just("Sip:"),
+            Just("tel:"),
+            Just("@"),
+            Just(":"),
+            Just(";"),
+            Just("="),
+            Just(","),
+            Just("?"),
+            Just("&"),
+            Just("%"),
+            Just("%4a"),
+            Just("["),
+            Just("]"),
+            Just("."),
+            Just("-"),
+            Just(">"),
+            Just(" "),
+            Just("alice"),
+            Just("x9"),
+            Just("example.com"),
+            Just("10.0.0.1"),
+            Just("65535"),
+            Just("65536"),
+            Just("transport=tcp"),
+            Just("lr"),
+            Just("$"),
+            Just("/"),
+        ],
+        1..12,
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 4000,
+        ..Config::default()
+    });
+    runner
+        .run(&parts, |p| {
+            let s = p.concat();
+            if let Some((u, n)) = SipUri::scan_simple(&s) {
+                prop_assert_eq!(Uri::parse(&s[..n]), Ok(Uri::Sip(u)), "{:?}", s);
+            }
+            Ok(())
+        })
+        .unwrap();
+    for s in [
+        "sip:alice@example.com:5060;transport=udp",
+        "sips:[::1]",
+        "sip:a@b?x=y",
+    ] {
+        if let Some((u, n)) = SipUri::scan_simple(s) {
+            assert_eq!(Uri::parse(&s[..n]), Ok(Uri::Sip(u)), "{s}");
+        }
+    }
+    assert!(SipUri::scan_simple("sip:alice@example.com:5060;transport=udp").is_some());
+}
