@@ -60,12 +60,44 @@ impl<'a> Params<'a> {
         style: Style::Header,
     };
 
-    /// Header parameters already checked against `*( SEMI generic-param )`.
-    pub(crate) fn header(raw: &'a str) -> Self {
-        Params {
-            raw,
-            style: Style::Header,
+    /// Header parameters from byte `k` of `i` in their common shape, `*(";"
+    /// token ["=" (token / host / quoted-string)])` with no whitespace or
+    /// folds around the separators, in one pass: the parameters and where
+    /// they end. None for any other shape, [`params`]' job; what this
+    /// accepts, [`params`] reads the same way and ends at the same byte.
+    #[inline]
+    pub(crate) fn scan_simple(i: &'a str, mut k: usize) -> Option<(Self, usize)> {
+        let b = i.as_bytes();
+        let start = k;
+        while b.get(k) == Some(&b';') {
+            let n = class::span(&b[k + 1..], class::TOKEN);
+            if n == 0 {
+                return None;
+            }
+            k += 1 + n;
+            if b.get(k) == Some(&b'=') {
+                k += 1;
+                if b.get(k) == Some(&b'"') {
+                    let (r, _) = quoted_string(&i[k..]).ok()?;
+                    k = i.len() - r.len();
+                } else {
+                    let n = class::span(&b[k..], class::GENVALUE);
+                    if n == 0 {
+                        return None;
+                    }
+                    k += n;
+                }
+            }
         }
+        // a fold, or whitespace that may come before another parameter
+        if matches!(b.get(k), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            return None;
+        }
+        let params = Params {
+            raw: i.get(start..k)?,
+            style: Style::Header,
+        };
+        Some((params, k))
     }
 
     pub(crate) fn uri(raw: &'a str) -> Self {

@@ -447,6 +447,21 @@ pub fn comma_list<'a, O>(
     }
 }
 
+/// A slot of a generated test value: mostly a valid piece, sometimes one
+/// that breaks the shape (the fast paths' agreement tests build values
+/// slot by slot).
+#[cfg(test)]
+pub(crate) fn slot(
+    valid: &'static [&'static str],
+    broken: &'static [&'static str],
+) -> impl proptest::strategy::Strategy<Value = &'static str> {
+    use proptest::prelude::*;
+    prop_oneof![
+        6 => proptest::sample::select(valid),
+        1 => proptest::sample::select(broken),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,17 +222,7 @@ impl<'a> SipUri<'a> {
             }
             _ => None,
         };
-        let n = class::span(&b[k..], class::HOST);
-        let host = host_from(&i[k..k + n])?;
-        k += n;
-        let port = if b.get(k) == Some(&b':') {
-            let n = class::span(&b[k + 1..], class::DIGIT);
-            let port = i[k + 1..k + 1 + n].parse::<u16>().ok()?;
-            k += 1 + n;
-            Some(port)
-        } else {
-            None
-        };
+        let (host, port, mut k) = scan_host_port(i, k)?;
         let params_start = k;
         while b.get(k) == Some(&b';') {
             let n = class::span(&b[k + 1..], PARAM);
@@ -545,6 +535,26 @@ pub fn parse_host(i: &str) -> Result<(&str, Host<'_>), SynErr<'_>> {
     let (raw, rest) = split(i, n);
     let host = host_from(raw).ok_or_else(|| err(i, "host"))?;
     Ok((rest, host))
+}
+
+/// `hostname / IPv4address [":" port]` from byte `k` of `i`, in one pass,
+/// and where it ends; None for an IPv6 reference or anything malformed
+/// (the full parsers' job).
+#[inline]
+pub(crate) fn scan_host_port(i: &str, mut k: usize) -> Option<(Host<'_>, Option<u16>, usize)> {
+    let b = i.as_bytes();
+    let n = class::span(b.get(k..)?, class::HOST);
+    let host = host_from(&i[k..k + n])?;
+    k += n;
+    let port = if b.get(k) == Some(&b':') {
+        let n = class::span(&b[k + 1..], class::DIGIT);
+        let port = i[k + 1..k + 1 + n].parse::<u16>().ok()?;
+        k += 1 + n;
+        Some(port)
+    } else {
+        None
+    };
+    Some((host, port, k))
 }
 
 /// `dec-octet "." dec-octet "." dec-octet "." dec-octet`, no leading zeros

@@ -210,7 +210,7 @@ fn name_addr_fast(i: &str, angle_required: bool) -> Option<(&str, NameAddr<'_>)>
             (end > 0).then(|| DisplayName::Tokens(&i[..end]))
         }
     };
-    let (uri, angle, mut k) = if b.get(k) == Some(&b'<') {
+    let (uri, angle, k) = if b.get(k) == Some(&b'<') {
         k += 1;
         let (uri, n) = SipUri::scan_simple(&i[k..])?;
         k += n;
@@ -238,36 +238,12 @@ fn name_addr_fast(i: &str, angle_required: bool) -> Option<(&str, NameAddr<'_>)>
         (uri, false, end)
     };
     let display_name = if angle { display_name } else { None };
-    let params_start = k;
-    while b.get(k) == Some(&b';') {
-        let n = class::span(&b[k + 1..], class::TOKEN);
-        if n == 0 {
-            return None;
-        }
-        k += 1 + n;
-        if b.get(k) == Some(&b'=') {
-            k += 1;
-            if b.get(k) == Some(&b'"') {
-                let (r, _) = quoted_string(&i[k..]).ok()?;
-                k = i.len() - r.len();
-            } else {
-                let n = class::span(&b[k..], class::GENVALUE);
-                if n == 0 {
-                    return None;
-                }
-                k += n;
-            }
-        }
-    }
-    // a fold, or whitespace that may come before another parameter
-    if matches!(b.get(k), Some(b' ' | b'\t' | b'\r' | b'\n')) {
-        return None;
-    }
+    let (params, k) = Params::scan_simple(i, k)?;
     let addr = NameAddr {
         display_name,
         uri: Uri::Sip(uri),
         angle,
-        params: Params::header(&i[params_start..k]),
+        params,
     };
     Some((&i[k..], addr))
 }
@@ -356,6 +332,7 @@ impl fmt::Display for Contact<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sip::syntax::slot;
     use proptest::prelude::*;
 
     /// What the fast path accepts, the full grammar must accept the same
@@ -413,18 +390,6 @@ mod tests {
         ] {
             assert!(name_addr_fast(i, false).is_some(), "{i}");
         }
-    }
-
-    /// A slot of a generated value: mostly a valid piece, sometimes one that
-    /// breaks the shape.
-    fn slot(
-        valid: &'static [&'static str],
-        broken: &'static [&'static str],
-    ) -> impl Strategy<Value = &'static str> {
-        prop_oneof![
-            6 => proptest::sample::select(valid),
-            1 => proptest::sample::select(broken),
-        ]
     }
 
     proptest! {

@@ -8,8 +8,9 @@ use core::net::IpAddr;
 use std::fmt;
 
 use crate::sip::params::{Param, Params, params};
+use crate::sip::syntax::class;
 use crate::sip::syntax::{PResult, colon, digits, fail, lws, slash, sws, token};
-use crate::sip::uri::{Host, HostKind, parse_host};
+use crate::sip::uri::{Host, HostKind, parse_host, scan_host_port};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Via<'a> {
@@ -78,6 +79,46 @@ impl<'a> Via<'a> {
 
 /// `via-parm = sent-protocol LWS sent-by *( SEMI via-params )`
 pub fn via_parm(i: &str) -> PResult<'_, Via<'_>> {
+    match via_fast(i) {
+        Some(fast) => Ok(fast),
+        None => via_parm_full(i),
+    }
+}
+
+/// The common shape of a via-parm, `token "/" token "/" token SP host
+/// [":" port]` and parameters of [`Params::scan_simple`]'s shape, with no
+/// spaces around the slashes and no IPv6 reference, in one pass. None for
+/// anything else, which the full grammar then parses; what it accepts, the
+/// full grammar parses to the same value and rest.
+#[inline]
+fn via_fast(i: &str) -> Option<(&str, Via<'_>)> {
+    let b = i.as_bytes();
+    let mut k = 0;
+    let mut protocol = [""; 3];
+    for (n, part) in protocol.iter_mut().enumerate() {
+        let len = class::span(&b[k..], class::TOKEN);
+        let sep = if n < 2 { b'/' } else { b' ' };
+        if len == 0 || b.get(k + len) != Some(&sep) {
+            return None;
+        }
+        *part = &i[k..k + len];
+        k += len + 1;
+    }
+    let (host, port, k) = scan_host_port(i, k)?;
+    let (params, k) = Params::scan_simple(i, k)?;
+    let [protocol, version, transport] = protocol;
+    let via = Via {
+        protocol,
+        version,
+        transport,
+        host,
+        port,
+        params,
+    };
+    Some((&i[k..], via))
+}
+
+fn via_parm_full(i: &str) -> PResult<'_, Via<'_>> {
     let (r, ()) = sws(i)?;
     let (r, protocol) = token(r).or_else(|_| fail(r, "protocol name"))?;
     let (r, ()) = slash(r)?;
@@ -122,5 +163,59 @@ impl fmt::Display for Via<'_> {
             write!(f, ":{p}")?;
         }
         write!(f, "{}", self.params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::syntax::slot;
+    use proptest::prelude::*;
+
+    fn agree(i: &str) {
+        if let Some((rest, fast)) = via_fast(i) {
+            let full = via_parm_full(i);
+            assert_eq!(full, Ok((rest, fast.clone())), "{i:?}");
+            let (_, f) = full.unwrap();
+            assert!(fast.params.iter().eq(f.params.iter()), "{i:?}");
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_grammar_on_known_values() {
+        for i in [
+            "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-524287-1---3f1b7c2d;rport",
+            "SIP/2.0/TCP host.example.com;branch=z9hG4bK1;received=2001:db8::1",
+            "SIP/2.0/UDP a.b ;branch=1",
+            "SIP / 2.0 / UDP a.b",
+            "SIP/2.0/UDP  a.b",
+            "SIP/2.0/UDP [::1]:5060",
+            "SIP/2.0/UDP a.b:65536",
+            "SIP/2.0/UDP a.b;x=\"q\",SIP/2.0/TCP c",
+            "SIP/2.0/UDP a.b;branch=z9hG4bK1\r\n ;rport",
+        ] {
+            agree(i);
+        }
+        assert!(via_fast("SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1;rport").is_some());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+        /// Values built slot by slot in the shape of a via-parm, mostly
+        /// valid pieces and sometimes pieces that break them.
+        #[test]
+        fn fast_path_agrees_with_the_grammar(
+            slots in (
+                slot(&["SIP/2.0/UDP ", "sip/2.0/tcp ", "SIP/2.0/TLS "], &["SIP / 2.0/UDP ", "SIP/2.0/UDP  ", "SIP/2.0/UDP\t", "SIP//UDP ", "SIP/2.0/UDP"]),
+                slot(&["192.0.2.1", "pc33.example.com", "host."], &["[::1]", "a..b", "-a", "1.2.3", ""]),
+                slot(&["", ":5060"], &[":", ":99999", " : 5060"]),
+                slot(&["", ";branch=z9hG4bK1", ";rport", ";received=192.0.2.2;rport=5061", ";x=\"q;r\""], &["; branch=1", ";branch =1", ";=1", ";b=", ";x=\"open"]),
+                slot(&["", ",SIP/2.0/TCP h", ", SIP/2.0/TCP h"], &[" ", "\r\n ;x", " ;rport"]),
+            )
+        ) {
+            let (p, h, port, ps, tail) = slots;
+            agree(&[p, h, port, ps, tail].concat());
+        }
     }
 }
