@@ -65,7 +65,7 @@ impl<'a> Params<'a> {
     /// folds around the separators, in one pass: the parameters and where
     /// they end. None for any other shape, [`params`]' job; what this
     /// accepts, [`params`] reads the same way and ends at the same byte.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn scan_simple(i: &'a str, mut k: usize) -> Option<(Self, usize)> {
         let b = i.as_bytes();
         let start = k;

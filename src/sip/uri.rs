@@ -185,7 +185,7 @@ impl<'a> SipUri<'a> {
     /// other shape, which the full parser then takes (and explains when it
     /// is wrong). What it accepts, [`Uri::parse`] parses to the same value:
     /// `scan_simple_agrees_with_the_full_parser` holds it to that.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn scan_simple(i: &'a str) -> Option<(SipUri<'a>, usize)> {
         let b = i.as_bytes();
         let secure = match b.get(..5)? {
@@ -540,7 +540,7 @@ pub fn parse_host(i: &str) -> Result<(&str, Host<'_>), SynErr<'_>> {
 /// `hostname / IPv4address [":" port]` from byte `k` of `i`, in one pass,
 /// and where it ends; None for an IPv6 reference or anything malformed
 /// (the full parsers' job).
-#[inline]
+#[inline(always)]
 pub(crate) fn scan_host_port(i: &str, mut k: usize) -> Option<(Host<'_>, Option<u16>, usize)> {
     let b = i.as_bytes();
     let n = class::span(b.get(k..)?, class::HOST);
@@ -588,6 +588,7 @@ pub fn parse_ipv6(raw: &str) -> Option<Ipv6Addr> {
     raw.parse().ok()
 }
 
+#[inline(always)]
 fn host_from(raw: &str) -> Option<Host<'_>> {
     // One pass over the labels. `hostname = *( domainlabel "." ) toplabel
     // [ "." ]`: labels are non-empty and start and end with alphanum; the

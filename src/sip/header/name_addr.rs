@@ -172,7 +172,7 @@ fn addr_spec(i: &str) -> PResult<'_, Uri<'_>> {
 /// for anything else, which the full grammar then parses (and explains when
 /// it is wrong); what it accepts, the full grammar parses to the same value
 /// and leaves the same rest (`fast_path_agrees_with_the_grammar`).
-#[inline]
+#[inline(always)]
 fn name_addr_fast(i: &str, angle_required: bool) -> Option<(&str, NameAddr<'_>)> {
     let b = i.as_bytes();
     let mut k = 0;

@@ -90,7 +90,7 @@ pub fn via_parm(i: &str) -> PResult<'_, Via<'_>> {
 /// spaces around the slashes and no IPv6 reference, in one pass. None for
 /// anything else, which the full grammar then parses; what it accepts, the
 /// full grammar parses to the same value and rest.
-#[inline]
+#[inline(always)]
 fn via_fast(i: &str) -> Option<(&str, Via<'_>)> {
     let b = i.as_bytes();
     let mut k = 0;
