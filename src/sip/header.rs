@@ -368,35 +368,20 @@ impl<'a> Header<'a> {
     /// Parses one header value. `name` may be a compact form; `value` is the
     /// value with its surrounding whitespace removed (it may hold folded
     /// lines); `line` is the whole field, kept for raw headers.
+    #[inline]
     pub fn parse(name: &'a str, value: &'a str, line: &'a str) -> Result<Header<'a>, ErrorKind> {
-        let mut one = Vec::with_capacity(1);
-        parse_into(name, value, line, &mut one)?;
-        one.pop().ok_or(ErrorKind::HeaderLine("header value"))
+        let Some(typed) = HeaderName::from_name(name) else {
+            return Ok(Header::Other(RawHeader {
+                name,
+                value,
+                line: Some(line),
+            }));
+        };
+        parse_typed(typed, value).map_err(|e| ErrorKind::Header {
+            header: typed.as_str(),
+            expected: e.expected,
+        })
     }
-}
-
-/// [`Header::parse`] appending to a message's header list, so that a
-/// parsed header is not handed back by value and copied once more.
-#[inline(always)]
-pub(crate) fn parse_into<'a>(
-    name: &'a str,
-    value: &'a str,
-    line: &'a str,
-    out: &mut Vec<Header<'a>>,
-) -> Result<Option<HeaderName>, ErrorKind> {
-    let Some(typed) = HeaderName::from_name(name) else {
-        out.push(Header::Other(RawHeader {
-            name,
-            value,
-            line: Some(line),
-        }));
-        return Ok(None);
-    };
-    push_typed(typed, value, out).map_err(|e| ErrorKind::Header {
-        header: typed.as_str(),
-        expected: e.expected,
-    })?;
-    Ok(Some(typed))
 }
 
 fn option_tags(i: &str) -> PResult<'_, Vec<&str>> {
@@ -430,14 +415,10 @@ fn u32_value<'a>(i: &'a str, what: &'static str) -> Result<u32, SynErr<'a>> {
     all(i, syntax::number_u32(what))
 }
 
-/// Parses a typed value and appends it to the message's list.
-fn push_typed<'a>(
-    name: HeaderName,
-    v: &'a str,
-    out: &mut Vec<Header<'a>>,
-) -> Result<(), SynErr<'a>> {
+#[inline]
+fn parse_typed(name: HeaderName, v: &str) -> Result<Header<'_>, SynErr<'_>> {
     use HeaderName as N;
-    out.push(match name {
+    Ok(match name {
         N::Via => Header::Via(all(v, comma_list(via::via_parm))?),
         N::From => Header::From(Box::new(all(v, name_addr::name_addr_params(false))?)),
         N::To => Header::To(Box::new(all(v, name_addr::name_addr_params(false))?)),
@@ -481,8 +462,7 @@ fn push_typed<'a>(
         N::ProxyAuthorization => Header::ProxyAuthorization(all(v, auth::auth)?),
         N::WwwAuthenticate => Header::WwwAuthenticate(all(v, auth::auth)?),
         N::ProxyAuthenticate => Header::ProxyAuthenticate(all(v, auth::auth)?),
-    });
-    Ok(())
+    })
 }
 
 /// Writes `items` separated by ", ".

@@ -76,17 +76,8 @@ impl<'a> Params<'a> {
             }
             k += 1 + n;
             if b.get(k) == Some(&b'=') {
-                k += 1;
-                if b.get(k) == Some(&b'"') {
-                    let (r, _) = quoted_string(&i[k..]).ok()?;
-                    k = i.len() - r.len();
-                } else {
-                    let n = class::span(&b[k..], class::GENVALUE);
-                    if n == 0 {
-                        return None;
-                    }
-                    k += n;
-                }
+                let (r, _) = gen_value(&i[k + 1..]).ok()?;
+                k = i.len() - r.len();
             }
         }
         // a fold, or whitespace that may come before another parameter

@@ -13,7 +13,7 @@ use super::header::{Header, HeaderName};
 use super::message::{Message, StartLine};
 use super::method::Method;
 use super::syntax::{class, is_wsp};
-use super::uri::{SipUri, Uri};
+use super::uri::Uri;
 
 /// Bounds on what one message may cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,13 +72,15 @@ pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Par
         }
         let end = field_end(&buf[pos..], limits.max_header_len).map_err(err)?;
         let line = text.get(pos..pos + end).ok_or(err(ErrorKind::NotUtf8))?;
-        if let Some(name) = parse_field_into(line, &mut headers).map_err(err)? {
+        let header = parse_field(line).map_err(err)?;
+        if let Some(name) = header.name() {
             let bit = 1u32 << (name as u32);
             if name.is_single() && seen & bit != 0 {
                 return Err(err(ErrorKind::Duplicate(name.as_str())));
             }
             seen |= bit;
         }
+        headers.push(header);
         pos += end + 2;
     }
     let rest = &buf[pos + 2..];
@@ -162,25 +164,8 @@ pub fn parse_header(line: &str) -> Result<Header<'_>, ErrorKind> {
     parse_field(line)
 }
 
+#[inline]
 fn parse_field(line: &str) -> Result<Header<'_>, ErrorKind> {
-    let (name, value) = split_field(line)?;
-    Header::parse(name, value, line)
-}
-
-/// [`parse_field`] appending to the message's header list; the typed name,
-/// None for a raw header.
-#[inline(always)]
-fn parse_field_into<'a>(
-    line: &'a str,
-    out: &mut Vec<Header<'a>>,
-) -> Result<Option<HeaderName>, ErrorKind> {
-    let (name, value) = split_field(line)?;
-    super::header::parse_into(name, value, line, out)
-}
-
-/// `field-name HCOLON field-value`: the name and the trimmed value.
-#[inline(always)]
-fn split_field(line: &str) -> Result<(&str, &str), ErrorKind> {
     let b = line.as_bytes();
     let n = class::span(b, class::TOKEN);
     if n == 0 {
@@ -193,7 +178,7 @@ fn split_field(line: &str) -> Result<(&str, &str), ErrorKind> {
     if b.get(k) != Some(&b':') {
         return Err(ErrorKind::HeaderLine("\":\" after header name"));
     }
-    Ok((&line[..n], trim_lws(&line[k + 1..])))
+    Header::parse(&line[..n], trim_lws(&line[k + 1..]), line)
 }
 
 /// Strips leading and trailing whitespace, folded line breaks included.
@@ -275,10 +260,7 @@ fn parse_start_line(line: &str, response: bool) -> Result<StartLine<'_>, ErrorKi
             "no whitespace inside the Request-URI",
         ));
     }
-    let uri = match SipUri::scan_simple(uri_text) {
-        Some((u, n)) if n == uri_text.len() => Uri::Sip(u),
-        _ => Uri::parse(uri_text).map_err(|e| ErrorKind::RequestUri(e.expected))?,
-    };
+    let uri = Uri::parse(uri_text).map_err(|e| ErrorKind::RequestUri(e.expected))?;
     if let Uri::Sip(u) = &uri {
         // RFC 3261 §19.1.1 table: headers are not allowed in a Request-URI.
         if !u.headers.is_empty() {

@@ -106,8 +106,16 @@ fn run(i: &str, flags: u16, bare_percent: bool) -> Result<(&str, &str), SynErr<'
 
 impl<'a> Uri<'a> {
     /// Parses a whole, already delimited URI.
-    #[inline(always)]
+    #[inline]
     pub fn parse(i: &'a str) -> Result<Uri<'a>, SynErr<'a>> {
+        match SipUri::scan_simple(i) {
+            Some((u, n)) if n == i.len() => Ok(Uri::Sip(u)),
+            _ => Uri::parse_full(i),
+        }
+    }
+
+    /// [`Uri::parse`] by the whole grammar, for every shape.
+    fn parse_full(i: &'a str) -> Result<Uri<'a>, SynErr<'a>> {
         let colon = i
             .bytes()
             .position(|c| c == b':')
@@ -188,19 +196,12 @@ impl<'a> SipUri<'a> {
     #[inline(always)]
     pub(crate) fn scan_simple(i: &'a str) -> Option<(SipUri<'a>, usize)> {
         let b = i.as_bytes();
-        let secure = match b.get(..5)? {
-            [s, i_, p, b':', _] if s | 0x20 == b's' && i_ | 0x20 == b'i' && p | 0x20 == b'p' => {
-                false
-            }
-            [s, i_, p, s2, b':']
-                if s | 0x20 == b's'
-                    && i_ | 0x20 == b'i'
-                    && p | 0x20 == b'p'
-                    && s2 | 0x20 == b's' =>
-            {
-                true
-            }
-            _ => return None,
+        let secure = if b.get(..4)?.eq_ignore_ascii_case(b"sip:") {
+            false
+        } else if b.get(..5)?.eq_ignore_ascii_case(b"sips:") {
+            true
+        } else {
+            return None;
         };
         let mut k = if secure { 5 } else { 4 };
         // userinfo exists exactly when an "@" ends the run of user characters
@@ -255,7 +256,6 @@ impl<'a> SipUri<'a> {
         Some((uri, k))
     }
 
-    #[inline(always)]
     fn parse_after_scheme(i: &'a str, secure: bool) -> Result<SipUri<'a>, SynErr<'a>> {
         // userinfo exists exactly when an "@" ends the run of characters that
         // userinfo may hold (user, ":" and password).
@@ -512,7 +512,6 @@ impl fmt::Display for Host<'_> {
 }
 
 /// `host = hostname / IPv4address / IPv6reference`, returning the rest.
-#[inline(always)]
 pub fn parse_host(i: &str) -> Result<(&str, Host<'_>), SynErr<'_>> {
     let b = i.as_bytes();
     if b.first() == Some(&b'[') {

@@ -123,7 +123,6 @@ fn token_display(i: &str) -> PResult<'_, Option<DisplayName<'_>>> {
 }
 
 /// `[ display-name ] LAQUOT addr-spec RAQUOT`
-#[inline(always)]
 fn name_addr(i: &str) -> PResult<'_, (Option<DisplayName<'_>>, Uri<'_>)> {
     let (r, display) = match sws(i)?.0.as_bytes().first() {
         Some(b'"') => {
@@ -146,13 +145,18 @@ fn name_addr(i: &str) -> PResult<'_, (Option<DisplayName<'_>>, Uri<'_>)> {
     Ok((r, (display, uri)))
 }
 
+/// Where the URI of a bare addr-spec ends: at the first `;`, `,` or
+/// whitespace.
+fn addr_spec_end(b: &[u8]) -> usize {
+    b.iter()
+        .position(|&c| matches!(c, b';' | b',' | b'\r' | b'\n') || is_wsp(c))
+        .unwrap_or(b.len())
+}
+
 /// A bare addr-spec: its URI ends at the first `;`, `,` or whitespace.
 fn addr_spec(i: &str) -> PResult<'_, Uri<'_>> {
     let (start, ()) = sws(i)?;
-    let end = start
-        .bytes()
-        .position(|b| matches!(b, b';' | b',' | b'\r' | b'\n') || is_wsp(b))
-        .unwrap_or(start.len());
+    let end = addr_spec_end(start.as_bytes());
     if end == 0 {
         return fail(start, "URI");
     }
@@ -166,8 +170,8 @@ fn addr_spec(i: &str) -> PResult<'_, Uri<'_>> {
 }
 
 /// The common shapes of `(name-addr / addr-spec) *(SEMI generic-param)` in
-/// one pass: a display name that is a quoted string without escapes or
-/// tokens separated by spaces, a SIP URI of [`SipUri::scan_simple`]'s shape,
+/// one pass: a display name that is a quoted string or tokens separated by
+/// spaces, a SIP URI of [`SipUri::scan_simple`]'s shape,
 /// and parameters with no folding or spaces around their separators. None
 /// for anything else, which the full grammar then parses (and explains when
 /// it is wrong); what it accepts, the full grammar parses to the same value
@@ -178,18 +182,12 @@ fn name_addr_fast(i: &str, angle_required: bool) -> Option<(&str, NameAddr<'_>)>
     let mut k = 0;
     let display_name = match b.first()? {
         b'"' => {
-            // qdtext without escapes or control characters
-            let close = 1 + b[1..]
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20 || c == 0x7f)?;
-            if b[close] != b'"' {
-                return None;
-            }
-            k = close + 1;
+            let (r, quoted) = quoted_string(i).ok()?;
+            k = i.len() - r.len();
             while b.get(k).is_some_and(|&c| is_wsp(c)) {
                 k += 1;
             }
-            Some(DisplayName::Quoted(&i[..=close]))
+            Some(DisplayName::Quoted(quoted))
         }
         _ => {
             // *(token LWS): tokens, each followed by spaces, or the last by "<"
@@ -214,23 +212,14 @@ fn name_addr_fast(i: &str, angle_required: bool) -> Option<(&str, NameAddr<'_>)>
         k += 1;
         let (uri, n) = SipUri::scan_simple(&i[k..])?;
         k += n;
-        if b.get(k) != Some(&b'>') {
-            return None;
-        }
-        k += 1;
-        while b.get(k).is_some_and(|&c| is_wsp(c)) {
-            k += 1;
-        }
-        (uri, true, k)
+        let (r, ()) = raquot(&i[k..]).ok()?;
+        (uri, true, i.len() - r.len())
     } else {
         // a bare addr-spec: its URI ends at the first ";", "," or space
         if angle_required || !matches!(b[0], b's' | b'S') {
             return None;
         }
-        let end = b
-            .iter()
-            .position(|&c| matches!(c, b';' | b',' | b'\r' | b'\n') || is_wsp(c))
-            .unwrap_or(b.len());
+        let end = addr_spec_end(b);
         let (uri, n) = SipUri::scan_simple(&i[..end])?;
         if n != end {
             return None;
