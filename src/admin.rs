@@ -20,7 +20,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::node::ClusterView;
 use crate::telemetry::{Kind, Tracker};
 
 /// What the admin pages show.
@@ -29,17 +28,29 @@ pub struct Views {
     /// Renders the Prometheus page; None when no exporter is installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub telemetry: Arc<Mutex<Tracker>>,
-    pub cluster: Arc<Mutex<ClusterView>>,
     /// The bearer token the API requires, if any.
     pub token: Option<String>,
     /// Questions for the node's core (it owns the presence state).
     pub queries: mpsc::Sender<AdminQuery>,
 }
 
-/// A question about presence state; the core answers `Value::Null` for
-/// what it does not know.
+/// What of the overlay `/api/nodes`, `/api/rtt` and `/api/cluster` show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterPart {
+    /// The members: name, slot, row, col, alive, ps_list, load.
+    Nodes,
+    /// `{"node", "unit": "us", "matrix": {from: {to: us}}}`.
+    Rtt,
+    /// Both, with the overlay's counters.
+    All,
+}
+
+/// A question for the node's core, which owns the presence state and the
+/// overlay; it answers `Value::Null` for what it does not know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Query {
+    /// The overlay as this node sees it, built when asked.
+    Cluster(ClusterPart),
     /// The busiest presentities first, at most `limit`.
     Presentities { limit: usize },
     /// One presentity: composed state, publications, watchers, homes.
@@ -95,8 +106,17 @@ fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
         .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
 }
 
-/// The presence questions, answered by the core.
-fn presence_query(path: &str, query: &str) -> Option<Result<Query, String>> {
+/// The questions the core answers: the overlay and presence state.
+fn core_query(path: &str, query: &str) -> Option<Result<Query, String>> {
+    let part = match path {
+        "/api/nodes" => Some(ClusterPart::Nodes),
+        "/api/rtt" => Some(ClusterPart::Rtt),
+        "/api/cluster" => Some(ClusterPart::All),
+        _ => None,
+    };
+    if let Some(part) = part {
+        return Some(Ok(Query::Cluster(part)));
+    }
     if path == "/api/presentities" {
         let limit = match param(query, "limit") {
             None => 100,
@@ -207,7 +227,7 @@ async fn serve(mut stream: TcpStream, views: Views) {
             "text/plain",
             "this admin API needs Authorization: Bearer TOKEN\n".to_string(),
         )
-    } else if let Some(q) = presence_query(path, query) {
+    } else if let Some(q) = core_query(path, query) {
         match q {
             Ok(q) => ask(&views, q).await,
             Err(e) => ("400 Bad Request", "text/plain", format!("{e}\n")),
@@ -245,31 +265,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn cluster_json(views: &Views, what: fn(&ClusterView) -> serde_json::Value) -> String {
-    let v = views.cluster.lock().unwrap_or_else(|p| p.into_inner());
-    what(&v).to_string()
-}
-
 fn route(path: &str, query: &str, views: &Views) -> (&'static str, &'static str, String) {
     match path {
-        "/api/nodes" => (
-            "200 OK",
-            "application/json",
-            cluster_json(views, |v| serde_json::json!(v.nodes)),
-        ),
-        "/api/rtt" => (
-            "200 OK",
-            "application/json",
-            cluster_json(
-                views,
-                |v| serde_json::json!({"node": v.node, "unit": "us", "matrix": v.matrix}),
-            ),
-        ),
-        "/api/cluster" => (
-            "200 OK",
-            "application/json",
-            cluster_json(views, |v| serde_json::json!(v)),
-        ),
         "/" => (
             "200 OK",
             "text/html; charset=utf-8",
@@ -285,10 +282,7 @@ fn route(path: &str, query: &str, views: &Views) -> (&'static str, &'static str,
             ),
         },
         "/api/transactions" => {
-            let kind = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("kind="))
-                .map(|k| Kind::parse(k).ok_or(k));
+            let kind = param(query, "kind").map(|k| Kind::parse(k).ok_or(k));
             match kind {
                 Some(Err(k)) => (
                     "400 Bad Request",

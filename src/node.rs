@@ -183,7 +183,6 @@ pub async fn start(
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let cluster_view = Arc::new(std::sync::Mutex::new(ClusterView::default()));
     let cloud = match &config.cluster {
         Some(c) => {
             let (tx, rx) = mpsc::channel(4096);
@@ -214,7 +213,6 @@ pub async fn start(
                 overlay,
                 peers,
                 events: rx,
-                view: cluster_view.clone(),
                 pings: HashMap::new(),
                 answered: HashMap::new(),
                 rtt_us: std::collections::BTreeMap::new(),
@@ -233,7 +231,7 @@ pub async fn start(
         .find(|l| l.transport == crate::config::Transport::Udp)
         .or(bound.local.first())
         .filter(|l| !l.addr.ip().is_unspecified())
-        .map(|l| crate::proxy::host_port(l.addr))
+        .map(|l| crate::sip::uri::host_port(l.addr))
         .unwrap_or_default();
     let resolver = match resolver::Resolver::new(config.dns) {
         Ok(r) => Some(r),
@@ -251,7 +249,6 @@ pub async fn start(
         crate::admin::Views {
             metrics,
             telemetry: telemetry.clone(),
-            cluster: cluster_view,
             token: config.admin_token.clone(),
             queries: query_tx,
         },
@@ -449,7 +446,6 @@ struct Cloud {
     overlay: Overlay,
     peers: peers::Peers,
     events: mpsc::Receiver<peers::PeerEvent>,
-    view: Arc<std::sync::Mutex<ClusterView>>,
     /// Probes on their way, timed here with the monotonic clock to the
     /// microsecond (the overlay's clock counts milliseconds).
     pings: HashMap<u64, Instant>,
@@ -459,9 +455,9 @@ struct Cloud {
     rtt_us: std::collections::BTreeMap<String, u64>,
 }
 
-/// What the admin API shows of the overlay, refreshed by the core.
+/// What the admin API shows of the overlay, built by the core when asked.
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct ClusterView {
+struct ClusterView {
     pub node: String,
     pub nodes: Vec<NodeView>,
     /// Probe round trips in microseconds: `matrix[a][b]` as node a
@@ -613,9 +609,19 @@ impl Core {
     }
 
     fn answer(&self, query: crate::admin::Query) -> serde_json::Value {
-        use crate::admin::Query;
+        use crate::admin::{ClusterPart, Query};
         let now = self.unix_now();
         match query {
+            Query::Cluster(part) => {
+                let v = self.cluster_view();
+                match part {
+                    ClusterPart::Nodes => serde_json::json!(v.nodes),
+                    ClusterPart::Rtt => {
+                        serde_json::json!({"node": v.node, "unit": "us", "matrix": v.matrix})
+                    }
+                    ClusterPart::All => serde_json::json!(v),
+                }
+            }
             Query::Presentities { limit } => serde_json::json!(self.agent.presentities(limit)),
             Query::Presentity { aor } => match self.agent.presentity(now, &aor) {
                 Some(d) => serde_json::json!(d),
@@ -624,6 +630,27 @@ impl Core {
             Query::Watchers { presentity } => {
                 serde_json::json!(self.agent.watcher_details(now, &presentity))
             }
+        }
+    }
+
+    /// The overlay as this node sees it (empty when it runs alone).
+    fn cluster_view(&self) -> ClusterView {
+        let Some(c) = &self.cloud else {
+            return ClusterView::default();
+        };
+        ClusterView {
+            node: c.overlay.me().to_string(),
+            nodes: c.overlay.nodes(),
+            matrix: c
+                .overlay
+                .reports()
+                .into_iter()
+                .map(|(n, r)| (n, r.rtt_us))
+                .collect(),
+            aggregated_subscriptions: c.overlay.aggregated_subscriptions(),
+            subscribers: c.overlay.subscribers(),
+            local_users: c.overlay.local_users(),
+            cached_users: c.overlay.cached_users(),
         }
     }
 
@@ -746,19 +773,6 @@ impl Core {
         if let Some(c) = &self.cloud {
             metrics::gauge!(telemetry::names::CLOUD_AGGREGATED)
                 .set(c.overlay.aggregated_subscriptions() as f64);
-            let mut v = c.view.lock().unwrap_or_else(|p| p.into_inner());
-            v.node = c.overlay.me().to_string();
-            v.nodes = c.overlay.nodes();
-            v.matrix = c
-                .overlay
-                .reports()
-                .into_iter()
-                .map(|(n, r)| (n, r.rtt_us))
-                .collect();
-            v.aggregated_subscriptions = c.overlay.aggregated_subscriptions();
-            v.subscribers = c.overlay.subscribers();
-            v.local_users = c.overlay.local_users();
-            v.cached_users = c.overlay.cached_users();
         }
         for aor in remote_changed {
             self.start_notifications(unix, &aor);
@@ -1093,18 +1107,7 @@ impl Core {
                 headers: vec![("Retry-After", "5".into())],
             })
         } else {
-            match router::route(msg, &self.caps) {
-                // RFC 6665 §4.1.3: a NOTIFY that matches none of our
-                // subscriptions is 481, not a method we do not know.
-                Decision::Answer(a) if method == Method::Notify && a.status == 405 => {
-                    Decision::Answer(router::Answer {
-                        status: 481,
-                        reason: "Subscription Does Not Exist",
-                        headers: Vec::new(),
-                    })
-                }
-                d => d,
-            }
+            router::route(msg, &self.caps)
         };
         let mut notifies = Vec::new();
         // Presence for a domain we do not serve is not ours to answer; until

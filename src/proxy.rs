@@ -19,8 +19,8 @@ use core::net::SocketAddr;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 
-use crate::sip::header::{Header, RawHeader};
-use crate::sip::uri::{HostKind, SipUri};
+use crate::sip::header::Header;
+use crate::sip::uri::{HostKind, SipUri, host_port};
 use crate::sip::{Message, Method, Uri};
 
 /// Our addresses, to recognise Route and Request-URI values that name us
@@ -293,13 +293,6 @@ fn strip_angle(s: &str) -> String {
     }
 }
 
-pub fn host_port(a: SocketAddr) -> String {
-    match a {
-        SocketAddr::V4(v) => v.to_string(),
-        SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
-    }
-}
-
 /// A response relayed upstream (§16.7 step 9): our Via removed, the rest
 /// as received. None when the top Via is not ours (not for us to relay).
 pub fn relay_response(resp: &Message<'_>, local: &Local) -> Option<Vec<u8>> {
@@ -379,15 +372,6 @@ fn end_to_end_of(invite: &Message<'_>, method: &str, to: Option<String>) -> Vec<
     }
     out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
     out
-}
-
-/// A raw header built in code (for answers).
-pub fn raw<'a>(name: &'a str, value: &'a str) -> Header<'a> {
-    Header::Other(RawHeader {
-        name,
-        value,
-        line: None,
-    })
 }
 
 #[cfg(test)]

@@ -129,6 +129,12 @@ pub fn route(req: &Message<'_>, caps: &Capabilities) -> Decision {
         .copied()
         .find(|m| m.as_str() == method.as_str())
     else {
+        // RFC 6665 §4.1.3: NOTIFYs for our own subscriptions are matched
+        // before routing, so one that gets here matches none of them: 481,
+        // not a method we do not know.
+        if method == Method::Notify {
+            return Decision::Answer(Answer::new(481, "Subscription Does Not Exist"));
+        }
         let answer = if method.is_extension() {
             Answer::new(501, "Not Implemented")
         } else {

@@ -323,14 +323,10 @@ impl Latency {
     }
 }
 
-/// Nearest-rank percentile.
-fn percentile(samples: &mut [u64], p: f64) -> u64 {
-    if samples.is_empty() {
-        return 0;
-    }
+/// The 99th percentile (nearest rank), 0 for no samples.
+fn p99(samples: &mut [u64]) -> u64 {
     samples.sort_unstable();
-    let rank = ((p / 100.0) * samples.len() as f64).ceil().max(1.0) as usize;
-    samples[rank.min(samples.len()) - 1]
+    crate::latency::percentile(samples, 99).unwrap_or(0)
 }
 
 fn row(arch: Arch, w: &Workload) -> Row {
@@ -389,7 +385,7 @@ fn mesh(w: &Workload, plan: &Plan, latency: &Latency) -> Row {
     }
     r.search_msgs_per_arrival = search_msgs as f64 / w.users.max(1) as f64;
     r.mean_search_hops = if r.searches > 0 { 1.0 } else { 0.0 };
-    r.p99_search_ms = percentile(&mut samples, 99.0);
+    r.p99_search_ms = p99(&mut samples);
     r
 }
 
@@ -540,7 +536,7 @@ fn dht(w: &Workload, plan: &Plan, latency: &Latency) -> Row {
     } else {
         0.0
     };
-    r.p99_search_ms = percentile(&mut samples, 99.0);
+    r.p99_search_ms = p99(&mut samples);
     r
 }
 
@@ -784,7 +780,7 @@ fn presencecloud(w: &Workload, plan: &Plan, latency: &Latency) -> Row {
     } else {
         0.0
     };
-    r.p99_search_ms = percentile(&mut samples, 99.0);
+    r.p99_search_ms = p99(&mut samples);
     r.by_kind = std::mem::take(&mut net.delivered);
     r
 }

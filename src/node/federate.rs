@@ -122,7 +122,7 @@ impl Core {
         let branch = format!("z9hG4bK-pcfed{:x}{:x}", now.0, self.tags);
         let bytes =
             self.federation
-                .request(&o, transport, &crate::proxy::host_port(sent_by), &branch);
+                .request(&o, transport, &crate::sip::uri::host_port(sent_by), &branch);
         let Some(downstream) = self.target_for(to) else {
             self.backend_result(&o.call_id, None, None).await;
             return;

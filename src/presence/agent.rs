@@ -20,10 +20,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::authorization::{self, Action, DefaultPolicy, Rule, SubState as Decided};
 use super::pidf;
 use super::publication::{Outcome, Publication, Publications, Request};
-use super::subscription::{Dialog, DialogId, Path, State, host_port};
+use super::subscription::{Dialog, DialogId, Path, State};
 use super::winfo::{
     self, Event as WinfoEvent, Status as WinfoStatus, Watcher, WinfoNotify, WinfoTracker,
 };
+use crate::sip::uri::host_port;
 use crate::sip::{Message, Uri};
 
 /// RFC 3856's package, and the body type it carries.

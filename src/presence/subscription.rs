@@ -14,7 +14,7 @@
 use core::net::{IpAddr, SocketAddr};
 use std::fmt::Write as _;
 
-use crate::sip::uri::{HostKind, Uri};
+use crate::sip::uri::{HostKind, Uri, host_port};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DialogId {
@@ -229,14 +229,6 @@ pub(crate) fn strip_angles(s: &str) -> &str {
     match (s.find('<'), s.find('>')) {
         (Some(a), Some(b)) if a < b => &s[a + 1..b],
         _ => s,
-    }
-}
-
-/// `host:port`, IPv6 in brackets, as Via sent-by and Contact want it.
-pub(crate) fn host_port(a: SocketAddr) -> String {
-    match a.ip() {
-        IpAddr::V4(ip) => format!("{ip}:{}", a.port()),
-        IpAddr::V6(ip) => format!("[{ip}]:{}", a.port()),
     }
 }
 

@@ -64,6 +64,20 @@ fn rfc3261_s8_2_1_known_method_not_served_is_405_with_allow() {
 }
 
 #[test]
+fn rfc6665_s4_1_3_notify_reaching_the_router_is_481_without_allow() {
+    let d = decide(
+        "NOTIFY sip:a@b",
+        "Event: presence\r\nSubscription-State: active\r\n",
+    );
+    assert_eq!(status(&d), 481);
+    assert_eq!(header(&d, "Allow"), None);
+    match d {
+        Decision::Answer(a) => assert_eq!(a.reason, "Subscription Does Not Exist"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn rfc3261_s8_2_1_unknown_method_is_501_with_allow() {
     let d = decide("FOO sip:bob@example.com", "");
     assert_eq!(status(&d), 501);

@@ -8,7 +8,7 @@
 //!
 //! IP addresses use `core::net` types: plain values, no sockets.
 
-use core::net::{Ipv4Addr, Ipv6Addr};
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -534,6 +534,15 @@ pub fn parse_host(i: &str) -> Result<(&str, Host<'_>), SynErr<'_>> {
     let (raw, rest) = split(i, n);
     let host = host_from(raw).ok_or_else(|| err(i, "host"))?;
     Ok((rest, host))
+}
+
+/// `hostport` (RFC 3261 §25.1) for an address, IPv6 in brackets, as Via
+/// sent-by, Contact and Record-Route write it.
+pub fn host_port(a: SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v) => format!("{}:{}", v.ip(), v.port()),
+        SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
+    }
 }
 
 /// `hostname / IPv4address [":" port]` from byte `k` of `i`, in one pass,
