@@ -113,9 +113,8 @@ pub fn loop_hash(req: &Message<'_>) -> String {
 }
 
 /// Whether a request that names us in a Via is looping (§16.3 step 4): one
-/// of our Via values carries the loop hash this request would get.
-pub fn is_loop(req: &Message<'_>, local: &Local) -> bool {
-    let hash = loop_hash(req);
+/// of our Via values carries `hash`, the loop hash this request gets.
+fn is_loop(req: &Message<'_>, local: &Local, hash: &str) -> bool {
     req.vias().any(|v| {
         local.sent_by_is_me(v.host.kind, v.port)
             && v.branch()
@@ -145,7 +144,8 @@ pub fn forward(
     unique: &str,
     top_via: &str,
 ) -> Result<Forward, Refusal> {
-    if is_loop(req, local) {
+    let hash = loop_hash(req);
+    if is_loop(req, local, &hash) {
         return Err(Refusal {
             status: 482,
             reason: "Loop Detected",
@@ -157,7 +157,7 @@ pub fn forward(
             reason: "Too Many Hops",
         });
     }
-    let branch = format!("{MARK}{}.{unique}", loop_hash(req));
+    let branch = format!("{MARK}{hash}.{unique}");
     let Some(Uri::Sip(ruri)) = req.request_uri() else {
         return Err(Refusal {
             status: 416,

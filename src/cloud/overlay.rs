@@ -331,16 +331,33 @@ impl Overlay {
         }
     }
 
+    /// Whom a search from this node asks now (`Grid::search_plan`), by
+    /// name; None while this node has no slot.
+    fn search_plan(&self) -> Option<Vec<String>> {
+        let slot = self.grid.slot_of(self.me())?;
+        let plan = self.grid.search_plan(slot);
+        Some(
+            plan.into_iter()
+                .map(|s| self.grid.name(s).to_string())
+                .collect(),
+        )
+    }
+
+    /// Starts timing a search of `messages` messages, answered by `waiting`.
+    fn open_search(&mut self, now: u64, id: u64, waiting: BTreeSet<String>, messages: usize) {
+        let search = Search {
+            started: now,
+            waiting,
+            messages,
+            timed_out: false,
+        };
+        self.searches.insert(id, search);
+    }
+
     fn search(&mut self, now: u64, aors: Vec<String>) {
-        let Some(slot) = self.grid.slot_of(self.me()) else {
+        let Some(plan) = self.search_plan() else {
             return;
         };
-        let plan: Vec<String> = self
-            .grid
-            .search_plan(slot)
-            .into_iter()
-            .map(|s| self.grid.name(s).to_string())
-            .collect();
         if plan.is_empty() {
             return;
         }
@@ -359,15 +376,7 @@ impl Overlay {
                 },
             );
         }
-        self.searches.insert(
-            id,
-            Search {
-                started: now,
-                waiting: plan.iter().cloned().collect(),
-                messages: plan.len(),
-                timed_out: false,
-            },
-        );
+        self.open_search(now, id, plan.iter().cloned().collect(), plan.len());
     }
 
     fn expire_searches(&mut self, now: u64) {
@@ -821,15 +830,10 @@ impl Overlay {
     /// After the grid changed, each interest must sit where the current
     /// search plan would leave it.
     fn replan(&mut self, now: u64) {
-        let Some(slot) = self.grid.slot_of(self.me()) else {
+        let Some(plan) = self.search_plan() else {
             return;
         };
-        let plan: BTreeSet<String> = self
-            .grid
-            .search_plan(slot)
-            .into_iter()
-            .map(|s| self.grid.name(s).to_string())
-            .collect();
+        let plan: BTreeSet<String> = plan.into_iter().collect();
         let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut stale: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (aor, w) in &mut self.wanted {
@@ -856,15 +860,7 @@ impl Overlay {
         for (p, aors) in missing {
             let id = self.fresh_id();
             self.send(&p, Message::Search { id, aors });
-            self.searches.insert(
-                id,
-                Search {
-                    started: now,
-                    waiting: BTreeSet::from([p]),
-                    messages: 1,
-                    timed_out: false,
-                },
-            );
+            self.open_search(now, id, BTreeSet::from([p]), 1);
         }
     }
 
