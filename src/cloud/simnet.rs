@@ -1,6 +1,7 @@
 //! A simulated network of [`Overlay`]s: the real overlay code, a fake clock
-//! and a message queue with a latency model. The overlay's tests and
-//! `presencecloud simulate` both run on it.
+//! and a message queue with a latency model. The overlay's tests run on it;
+//! `presencecloud simulate` runs a leaner copy of the same loop (its `Net`,
+//! without gossip or restarts) and shares the node naming here.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
