@@ -109,7 +109,6 @@ pub fn route(req: &Message<'_>, caps: &Capabilities) -> Decision {
     // §16.3 step 5: we support no extension a proxy must understand.
     let proxy_required: Vec<&str> = req
         .proxy_require()
-        .copied()
         .filter(|t| !caps.supported.contains(t))
         .collect();
     if !proxy_required.is_empty() {
@@ -126,8 +125,8 @@ pub fn route(req: &Message<'_>, caps: &Capabilities) -> Decision {
     let Some(served) = caps
         .methods
         .iter()
-        .copied()
         .find(|m| m.as_str() == method.as_str())
+        .copied()
     else {
         // RFC 6665 §4.1.3: NOTIFYs for our own subscriptions are matched
         // before routing, so one that gets here matches none of them: 481,
@@ -145,7 +144,6 @@ pub fn route(req: &Message<'_>, caps: &Capabilities) -> Decision {
     // §8.2.2.3
     let required: Vec<&str> = req
         .require()
-        .copied()
         .filter(|t| !caps.supported.contains(t))
         .collect();
     if !required.is_empty() {

@@ -11,7 +11,7 @@ mod abnf;
 
 use abnf::{Grammar, Rng, Tree};
 use presencecloud::sip::header::{
-    Auth, Contact, DisplayName, HeaderName, MediaType, NameAddr, SubState, TypedValue,
+    Auth, Contact, DisplayName, HeaderName, List, MediaType, NameAddr, SubState, TypedValue,
 };
 use presencecloud::sip::params::Params;
 use presencecloud::sip::{Header, Message, StartLine, Uri, parse, parse_header};
@@ -430,7 +430,7 @@ fn option_tags(tree: &Tree) -> Vec<String> {
     tree.find_all("option-tag").into_iter().map(text).collect()
 }
 
-fn strs(v: &[&str]) -> Vec<String> {
+fn strs(v: &List<'_, &str>) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
@@ -473,7 +473,7 @@ fn rfc3261_s20_1_accept() {
         let ranges = tree.find_all("accept-range");
         assert_eq!(list.len(), ranges.len(), "{:?}", text(tree));
         for (m, t) in list.iter().zip(ranges) {
-            check_media(t, m, &["m-parameter", "accept-param"]);
+            check_media(t, &m, &["m-parameter", "accept-param"]);
         }
     });
 }

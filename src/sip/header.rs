@@ -4,11 +4,14 @@
 //!
 //! Typed values are parsed when the message is parsed, so a malformed Via
 //! or CSeq is a 400 at the door rather than a surprise deep in a state
-//! machine. Headers we do not type keep their bytes and are printed back
+//! machine. Comma lists of small values (Allow, Supported, Accept, ...)
+//! are checked then too, but kept as text and read when asked
+//! ([`List`]). Headers we do not type keep their bytes and are printed back
 //! unchanged.
 
 pub mod auth;
 pub mod event;
+pub mod list;
 pub mod media;
 pub mod name_addr;
 pub mod via;
@@ -17,13 +20,14 @@ use std::fmt;
 
 pub use auth::{Auth, Challenge, Credentials};
 pub use event::{Event, EventType, SubState, SubscriptionState};
+pub use list::List;
 pub use media::MediaType;
 pub use name_addr::{Contact, DisplayName, NameAddr};
 pub use via::Via;
 
 use super::error::ErrorKind;
 use super::method::Method;
-use super::syntax::{self, PResult, SynErr, all, comma_list, fail, sws, token};
+use super::syntax::{self, SynErr, all, comma_list, token};
 
 /// The header fields we parse into typed values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -300,18 +304,18 @@ pub enum Header<'a> {
     Expires(u32),
     MinExpires(u32),
     Event(Event<'a>),
-    AllowEvents(Vec<EventType<'a>>),
+    AllowEvents(List<'a, EventType<'a>>),
     SubscriptionState(SubscriptionState<'a>),
     SipETag(&'a str),
     SipIfMatch(&'a str),
     ContentType(MediaType<'a>),
     ContentLength(u32),
-    Require(Vec<&'a str>),
-    ProxyRequire(Vec<&'a str>),
-    Supported(Vec<&'a str>),
-    Unsupported(Vec<&'a str>),
-    Accept(Vec<MediaType<'a>>),
-    Allow(Vec<Method<'a>>),
+    Require(List<'a, &'a str>),
+    ProxyRequire(List<'a, &'a str>),
+    Supported(List<'a, &'a str>),
+    Unsupported(List<'a, &'a str>),
+    Accept(List<'a, MediaType<'a>>),
+    Allow(List<'a, Method<'a>>),
     Authorization(Credentials<'a>),
     ProxyAuthorization(Credentials<'a>),
     WwwAuthenticate(Challenge<'a>),
@@ -384,33 +388,6 @@ impl<'a> Header<'a> {
     }
 }
 
-fn option_tags(i: &str) -> PResult<'_, Vec<&str>> {
-    comma_list(|i| {
-        let (r, ()) = sws(i)?;
-        token(r).or_else(|_| fail(r, "option tag"))
-    })(i)
-}
-
-/// `[ item *(COMMA item) ]`: lists that RFC 3261 allows to be empty.
-fn maybe_empty<'a, O>(
-    i: &'a str,
-    p: impl FnMut(&'a str) -> PResult<'a, Vec<O>>,
-) -> Result<Vec<O>, SynErr<'a>> {
-    if i.bytes()
-        .all(|b| syntax::is_wsp(b) || b == b'\r' || b == b'\n')
-    {
-        Ok(Vec::new())
-    } else {
-        all(i, p)
-    }
-}
-
-fn method(i: &str) -> PResult<'_, Method<'_>> {
-    let (r, ()) = sws(i)?;
-    let (r, t) = token(r).or_else(|_| fail(r, "method"))?;
-    Ok((r, Method::from_token(t)))
-}
-
 fn u32_value<'a>(i: &'a str, what: &'static str) -> Result<u32, SynErr<'a>> {
     all(i, syntax::number_u32(what))
 }
@@ -434,7 +411,7 @@ fn parse_typed(name: HeaderName, v: &str) -> Result<Header<'_>, SynErr<'_>> {
         N::CSeq => Header::CSeq(all(v, |i| {
             let (r, seq) = syntax::number_u32("CSeq number within 2**32-1")(i)?;
             let (r, _) = syntax::lws(r)?;
-            let (r, m) = method(r)?;
+            let (r, m) = <Method as list::Item>::item(r)?;
             Ok((r, CSeq { seq, method: m }))
         })?),
         N::MaxForwards => Header::MaxForwards(u32_value(v, "Max-Forwards within 2**32-1")?),
@@ -446,18 +423,18 @@ fn parse_typed(name: HeaderName, v: &str) -> Result<Header<'_>, SynErr<'_>> {
         N::Expires => Header::Expires(all(v, syntax::number_saturating)?),
         N::MinExpires => Header::MinExpires(all(v, syntax::number_saturating)?),
         N::Event => Header::Event(all(v, event::event)?),
-        N::AllowEvents => Header::AllowEvents(all(v, comma_list(event::event_type))?),
+        N::AllowEvents => Header::AllowEvents(all(v, List::parse)?),
         N::SubscriptionState => Header::SubscriptionState(all(v, event::subscription_state)?),
         N::SipETag => Header::SipETag(all(v, token)?),
         N::SipIfMatch => Header::SipIfMatch(all(v, token)?),
         N::ContentType => Header::ContentType(all(v, media::media_type)?),
         N::ContentLength => Header::ContentLength(u32_value(v, "Content-Length digits")?),
-        N::Require => Header::Require(all(v, option_tags)?),
-        N::ProxyRequire => Header::ProxyRequire(all(v, option_tags)?),
-        N::Supported => Header::Supported(maybe_empty(v, option_tags)?),
-        N::Unsupported => Header::Unsupported(all(v, option_tags)?),
-        N::Accept => Header::Accept(maybe_empty(v, comma_list(media::media_type))?),
-        N::Allow => Header::Allow(maybe_empty(v, comma_list(method))?),
+        N::Require => Header::Require(all(v, List::parse)?),
+        N::ProxyRequire => Header::ProxyRequire(all(v, List::parse)?),
+        N::Supported => Header::Supported(List::maybe_empty(v)?),
+        N::Unsupported => Header::Unsupported(all(v, List::parse)?),
+        N::Accept => Header::Accept(List::maybe_empty(v)?),
+        N::Allow => Header::Allow(List::maybe_empty(v)?),
         N::Authorization => Header::Authorization(all(v, auth::auth)?),
         N::ProxyAuthorization => Header::ProxyAuthorization(all(v, auth::auth)?),
         N::WwwAuthenticate => Header::WwwAuthenticate(all(v, auth::auth)?),
@@ -466,8 +443,11 @@ fn parse_typed(name: HeaderName, v: &str) -> Result<Header<'_>, SynErr<'_>> {
 }
 
 /// Writes `items` separated by ", ".
-pub(crate) fn write_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
-    for (k, it) in items.iter().enumerate() {
+pub(crate) fn write_list<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    items: impl IntoIterator<Item = T>,
+) -> fmt::Result {
+    for (k, it) in items.into_iter().enumerate() {
         if k > 0 {
             f.write_str(", ")?;
         }

@@ -50,10 +50,14 @@ macro_rules! single_copy {
     };
 }
 
+/// Every item of every field of a list header, in order: references into a
+/// typed vector (Via, Route), or values read from a [`List`]'s text.
+///
+/// [`List`]: super::header::List
 macro_rules! list {
     ($(#[$doc:meta])* $fn:ident, $variant:ident, $ty:ty) => {
         $(#[$doc])*
-        pub fn $fn(&self) -> impl Iterator<Item = &$ty> {
+        pub fn $fn(&self) -> impl Iterator<Item = $ty> + '_ {
             self.headers
                 .iter()
                 .filter_map(|h| match h {
@@ -93,9 +97,9 @@ impl<'a> Message<'a> {
 
     list!(
         /// Every Via value, top first, across all Via header fields.
-        vias, Via, Via<'a>);
-    list!(routes, Route, NameAddr<'a>);
-    list!(record_routes, RecordRoute, NameAddr<'a>);
+        vias, Via, &Via<'a>);
+    list!(routes, Route, &NameAddr<'a>);
+    list!(record_routes, RecordRoute, &NameAddr<'a>);
     list!(allow_events, AllowEvents, EventType<'a>);
     list!(require, Require, &'a str);
     list!(proxy_require, ProxyRequire, &'a str);

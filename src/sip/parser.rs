@@ -58,7 +58,7 @@ pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Par
     let line_end = find_crlf(buf).ok_or(err(ErrorKind::StartLine("CRLF")))?;
     let first = text.get(..line_end).ok_or(err(ErrorKind::NotUtf8))?;
     let start = parse_start_line(first, response).map_err(err)?;
-    let mut headers = Vec::with_capacity(24);
+    let mut headers = Vec::with_capacity(16);
     let mut pos = line_end + 2;
     let mut seen: u32 = 0;
     loop {

@@ -8,7 +8,7 @@
 //! for; and, for a request that could not be parsed, a response built from
 //! its raw header lines, so that even a 400 finds its way back.
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::SocketAddr;
 use std::fmt::Write as _;
 
 use super::header::{Header, TypedValue, Via, expand_compact};
@@ -21,11 +21,7 @@ use super::syntax::is_token_char;
 /// ask for it (symmetric response routing for clients behind NAT).
 pub fn stamp_via(via: &Via<'_>, source: SocketAddr, force_rport: bool) -> String {
     let wants_rport = force_rport || via.param("rport").is_some();
-    let host_is_source = match via.host.kind {
-        super::uri::HostKind::V4(a) => IpAddr::V4(a) == source.ip(),
-        super::uri::HostKind::V6(a) => IpAddr::V6(a) == source.ip(),
-        super::uri::HostKind::Domain => false,
-    };
+    let host_is_source = via.host.kind.ip() == Some(source.ip());
     let mut out = format!(
         "{}/{}/{} {}",
         via.protocol, via.version, via.transport, via.host
@@ -60,7 +56,7 @@ pub fn response_target(via: &Via<'_>, source: SocketAddr, force_rport: bool) -> 
     let port = match via.rport() {
         Some(_) => source.port(),
         None if force_rport => source.port(),
-        None => via.port.unwrap_or(5060),
+        None => via.port.unwrap_or(super::uri::SIP_PORT),
     };
     SocketAddr::new(source.ip(), port)
 }

@@ -8,7 +8,7 @@
 //!
 //! IP addresses use `core::net` types: plain values, no sockets.
 
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -55,11 +55,27 @@ pub struct Host<'a> {
     pub kind: HostKind,
 }
 
+/// The default port of SIP over UDP and TCP (RFC 3261 §19.1.2).
+pub const SIP_PORT: u16 = 5060;
+/// The default port of SIP over TLS, and of SIPS URIs.
+pub const SIPS_PORT: u16 = 5061;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostKind {
     Domain,
     V4(Ipv4Addr),
     V6(Ipv6Addr),
+}
+
+impl HostKind {
+    /// The address of an IP literal; None for a domain name.
+    pub fn ip(self) -> Option<IpAddr> {
+        match self {
+            HostKind::V4(a) => Some(IpAddr::V4(a)),
+            HostKind::V6(a) => Some(IpAddr::V6(a)),
+            HostKind::Domain => None,
+        }
+    }
 }
 
 use super::syntax::class::{self, HEADER, PARAM, PASSWORD, RESERVED, UNRESERVED, USER};
@@ -186,6 +202,17 @@ impl<'a> Uri<'a> {
 }
 
 impl<'a> SipUri<'a> {
+    /// The socket address of a URI whose host is an IP literal, at its
+    /// port or its scheme's default (RFC 3261 §19.1.2: 5060, 5061 for
+    /// SIPS). None for a domain name.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        let ip = self.host.kind.ip()?;
+        let port = self
+            .port
+            .unwrap_or(if self.secure { SIPS_PORT } else { SIP_PORT });
+        Some(SocketAddr::new(ip, port))
+    }
+
     /// The common shape of a SIP URI, `sip[s]:[user@]host[:port]
     /// *(;name[=value])` without escapes, password, IPv6 reference or
     /// headers, scanned in one pass. Returns the URI and how many bytes it

@@ -242,24 +242,30 @@ fn rfc3261_s20_15_content_type_and_accept() {
     let Header::Accept(a) = h("Accept", "application/pidf+xml;q=1, */*;q=0.1") else {
         panic!()
     };
-    assert!(a[1].admits("text", "plain"));
-    assert_eq!(h("Accept", ""), Header::Accept(vec![]));
+    assert!(a.iter().nth(1).unwrap().admits("text", "plain"));
+    let Header::Accept(none) = h("Accept", "") else {
+        panic!()
+    };
+    assert!(none.is_empty() && none.iter().next().is_none());
 }
 
 #[test]
 fn rfc3261_s20_option_tags_and_allow() {
-    assert_eq!(
-        h("Require", "100rel, precondition"),
-        Header::Require(vec!["100rel", "precondition"])
-    );
-    assert_eq!(h("k", ""), Header::Supported(vec![]));
+    let Header::Require(r) = h("Require", "100rel, precondition") else {
+        panic!()
+    };
+    assert_eq!(r.iter().collect::<Vec<_>>(), ["100rel", "precondition"]);
+    let Header::Supported(none) = h("k", "") else {
+        panic!()
+    };
+    assert_eq!(none.len(), 0);
     assert!(matches!(bad("Require", ""), ErrorKind::Header { .. }));
     let Header::Allow(m) = h("Allow", "INVITE, SUBSCRIBE,NOTIFY , PUBLISH") else {
         panic!()
     };
     assert_eq!(
-        m,
-        vec![
+        m.iter().collect::<Vec<_>>(),
+        [
             Method::Invite,
             Method::Subscribe,
             Method::Notify,

@@ -59,6 +59,25 @@ fn rfc3261_s19_1_host_forms() {
 }
 
 #[test]
+fn rfc3261_s19_1_2_socket_address_of_an_ip_host_with_the_default_port() {
+    let at = |s: &str| uri(s).as_sip().unwrap().socket_addr();
+    assert_eq!(
+        at("sip:a@192.0.2.1"),
+        Some("192.0.2.1:5060".parse().unwrap())
+    );
+    assert_eq!(
+        at("sips:192.0.2.1"),
+        Some("192.0.2.1:5061".parse().unwrap())
+    );
+    assert_eq!(
+        at("sip:[2001:db8::1]:5070;lr"),
+        Some("[2001:db8::1]:5070".parse().unwrap())
+    );
+    assert_eq!(at("sip:a@example.com:5060"), None);
+    assert_eq!(HostKind::Domain.ip(), None);
+}
+
+#[test]
 fn rfc3966_tel_uri() {
     let Uri::Tel(t) = uri("tel:+1-201-555-0123;ext=1234") else {
         panic!()
@@ -288,6 +307,55 @@ proptest::proptest! {
         let s = [scheme, user, host, port, params, tail].concat();
         if let Some((u, n)) = SipUri::scan_simple(&s) {
             proptest::prop_assert_eq!(Uri::parse_full(&s[..n]), Ok(Uri::Sip(u)), "{:?}", s);
+        }
+    }
+}
+
+mod numbers {
+    use super::super::parse_ipv4;
+    use proptest::prelude::*;
+
+    /// RFC 3986 §3.2.2 IPv4address, which std's parser also reads (it
+    /// refuses leading zeros too): our reading agrees with it.
+    fn ipv4_agrees(s: &str) {
+        assert_eq!(parse_ipv4(s.as_bytes()), s.parse().ok(), "{s:?}");
+    }
+
+    #[test]
+    fn rfc3986_s3_2_2_ipv4_forms() {
+        for ok in ["0.0.0.0", "192.0.2.1", "255.255.255.255", "10.0.0.10"] {
+            assert!(parse_ipv4(ok.as_bytes()).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "01.1.1.1",
+            "1..2.3",
+            "1.2.3.",
+            ".1.2.3",
+            "1.2.3.4a",
+            "1.2.3.0004",
+            "1.2.3.00",
+            "+1.2.3.4",
+        ] {
+            assert_eq!(parse_ipv4(bad.as_bytes()), None, "{bad}");
+            ipv4_agrees(bad);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn ipv4_agrees_with_std(s in "[0-9.]{0,17}") {
+            ipv4_agrees(&s);
+        }
+
+        #[test]
+        fn ipv4_agrees_with_std_on_dotted_quads(
+            q in proptest::collection::vec("0|[1-9][0-9]{0,3}|0[0-9]{1,2}", 3..6)
+        ) {
+            ipv4_agrees(&q.join("."));
         }
     }
 }
