@@ -111,12 +111,13 @@ impl Outbox {
     }
 }
 
-/// What a delta, a snapshot or a dropped origin meant for one user.
+/// A user a delta or a snapshot attached at an origin: what standing
+/// searches wait for. (State changes and detaches are read from the cache
+/// itself; reporting them cost two strings a delta that nobody read.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Seen {
-    Attached { aor: String, origin: String },
-    Changed { aor: String, origin: String },
-    Detached { aor: String, origin: String },
+pub struct Attached {
+    pub aor: String,
+    pub origin: String,
 }
 
 #[derive(Debug, Default)]
@@ -165,27 +166,26 @@ impl Cache {
         self.origins.keys().map(String::as_str)
     }
 
-    fn attach(&mut self, origin: &str, aor: &str, state: &str, seen: &mut Vec<Seen>) {
-        let o = self.origins.entry(origin.into()).or_default();
-        let old = o.users.insert(aor.into(), state.into());
-        if old.is_none() {
-            self.homes
-                .entry(aor.into())
-                .or_default()
-                .insert(origin.into());
-            seen.push(Seen::Attached {
-                aor: aor.into(),
-                origin: origin.into(),
-            });
-        } else if old.as_deref() != Some(state) {
-            seen.push(Seen::Changed {
-                aor: aor.into(),
-                origin: origin.into(),
-            });
+    fn attach(&mut self, origin: &str, aor: &str, state: &str, attached: &mut Vec<Attached>) {
+        // A state change, the common delta, updates in place.
+        let known = self.origins.get_mut(origin);
+        if let Some(old) = known.and_then(|o| o.users.get_mut(aor)) {
+            state.clone_into(old);
+            return;
         }
+        let o = self.origins.entry(origin.into()).or_default();
+        o.users.insert(aor.into(), state.into());
+        self.homes
+            .entry(aor.into())
+            .or_default()
+            .insert(origin.into());
+        attached.push(Attached {
+            aor: aor.into(),
+            origin: origin.into(),
+        });
     }
 
-    fn detach(&mut self, origin: &str, aor: &str, seen: &mut Vec<Seen>) {
+    fn detach(&mut self, origin: &str, aor: &str) {
         let Some(o) = self.origins.get_mut(origin) else {
             return;
         };
@@ -196,10 +196,6 @@ impl Cache {
                     self.homes.remove(aor);
                 }
             }
-            seen.push(Seen::Detached {
-                aor: aor.into(),
-                origin: origin.into(),
-            });
         }
     }
 
@@ -211,7 +207,7 @@ impl Cache {
         generation: u64,
         first_seq: u64,
         deltas: &[Delta],
-    ) -> Result<Vec<Seen>, Gap> {
+    ) -> Result<Vec<Attached>, Gap> {
         let gap = || Gap {
             origin: origin.into(),
         };
@@ -224,7 +220,7 @@ impl Cache {
         if first_seq > known + 1 {
             return Err(gap());
         }
-        let mut seen = Vec::new();
+        let mut attached = Vec::new();
         for (i, d) in deltas.iter().enumerate() {
             let seq = first_seq + i as u64;
             if seq <= known {
@@ -232,27 +228,27 @@ impl Cache {
             }
             match d {
                 Delta::Attach { aor, state } | Delta::State { aor, state } => {
-                    self.attach(origin, aor, state, &mut seen)
+                    self.attach(origin, aor, state, &mut attached)
                 }
-                Delta::Detach { aor } => self.detach(origin, aor, &mut seen),
+                Delta::Detach { aor } => self.detach(origin, aor),
             }
             if let Some(o) = self.origins.get_mut(origin) {
                 o.seq = Some(seq);
             }
         }
-        Ok(seen)
+        Ok(attached)
     }
 
-    /// Replaces what is cached of `origin` with a snapshot; what differs
-    /// is reported as if deltas had said it.
+    /// Replaces what is cached of `origin` with a snapshot; the users it
+    /// attaches are reported as if deltas had said it.
     pub fn on_snapshot(
         &mut self,
         origin: &str,
         generation: u64,
         seq: u64,
         users: Vec<User>,
-    ) -> Vec<Seen> {
-        let mut seen = Vec::new();
+    ) -> Vec<Attached> {
+        let mut attached = Vec::new();
         let fresh: HashMap<String, String> = users.into_iter().map(|u| (u.aor, u.state)).collect();
         let gone: Vec<String> = self
             .origins
@@ -266,32 +262,30 @@ impl Cache {
             })
             .unwrap_or_default();
         for aor in gone {
-            self.detach(origin, &aor, &mut seen);
+            self.detach(origin, &aor);
         }
         let mut sorted: Vec<(&String, &String)> = fresh.iter().collect();
         sorted.sort();
         for (aor, state) in sorted {
-            self.attach(origin, aor, state, &mut seen);
+            self.attach(origin, aor, state, &mut attached);
         }
         let o = self.origins.entry(origin.into()).or_default();
         o.generation = generation;
         o.seq = Some(seq);
-        seen
+        attached
     }
 
     /// Forgets an origin (it died, or left the PS list): its users detach.
-    pub fn drop_origin(&mut self, origin: &str) -> Vec<Seen> {
-        let mut seen = Vec::new();
+    pub fn drop_origin(&mut self, origin: &str) {
         let aors: Vec<String> = self
             .origins
             .get(origin)
             .map(|o| o.users.keys().cloned().collect())
             .unwrap_or_default();
         for aor in aors {
-            self.detach(origin, &aor, &mut seen);
+            self.detach(origin, &aor);
         }
         self.origins.remove(origin);
-        seen
     }
 }
 
@@ -311,7 +305,7 @@ mod tests {
         }
     }
 
-    fn snapshot(cache: &mut Cache, m: Message) -> Vec<Seen> {
+    fn snapshot(cache: &mut Cache, m: Message) -> Vec<Attached> {
         match m {
             Message::Snapshot {
                 origin,
@@ -354,10 +348,10 @@ mod tests {
         let mut o = Outbox::new("a", 1);
         o.set("u@x", Some("open"));
         let mut c = Cache::new();
-        let seen = snapshot(&mut c, o.snapshot());
+        let attached = snapshot(&mut c, o.snapshot());
         assert_eq!(
-            seen,
-            vec![Seen::Attached {
+            attached,
+            vec![Attached {
                 aor: "u@x".into(),
                 origin: "a".into()
             }]
@@ -368,8 +362,15 @@ mod tests {
         o.set("u@x", Some("busy"));
         o.set("v@x", Some("open"));
         let (g, f, d) = deltas(o.batch().unwrap());
-        let seen = c.on_deltas("a", g, f, &d).unwrap();
-        assert_eq!(seen.len(), 2);
+        let attached = c.on_deltas("a", g, f, &d).unwrap();
+        // Only the new user is news; the change is in the cache.
+        assert_eq!(
+            attached,
+            vec![Attached {
+                aor: "v@x".into(),
+                origin: "a".into()
+            }]
+        );
         assert_eq!(c.state("u@x", "a"), Some("busy"));
         assert_eq!(c.homes("v@x").collect::<Vec<_>>(), vec!["a"]);
     }
@@ -384,13 +385,13 @@ mod tests {
         o.set("v@x", Some("open"));
         let (g, f, d) = deltas(o.batch().unwrap());
         assert!(c.on_deltas("a", g, f, &d).is_err());
-        let seen = snapshot(&mut c, o.snapshot());
-        assert_eq!(seen.len(), 2);
+        let attached = snapshot(&mut c, o.snapshot());
+        assert_eq!(attached.len(), 2);
         assert_eq!(c.users(), 2);
     }
 
     #[test]
-    fn a_restarted_origin_needs_a_snapshot_and_the_snapshot_says_who_left() {
+    fn a_restarted_origin_needs_a_snapshot_and_the_snapshot_takes_out_who_left() {
         let mut o = Outbox::new("a", 1);
         o.set("u@x", Some("open"));
         let mut c = Cache::new();
@@ -399,12 +400,17 @@ mod tests {
         again.set("v@x", Some("open"));
         let (g, f, d) = deltas(again.batch().unwrap());
         assert!(c.on_deltas("a", g, f, &d).is_err());
-        let seen = snapshot(&mut c, again.snapshot());
-        assert!(seen.contains(&Seen::Detached {
-            aor: "u@x".into(),
-            origin: "a".into()
-        }));
+        let attached = snapshot(&mut c, again.snapshot());
+        assert_eq!(
+            attached,
+            vec![Attached {
+                aor: "v@x".into(),
+                origin: "a".into()
+            }]
+        );
         assert_eq!(c.homes("u@x").count(), 0);
+        assert_eq!(c.state("u@x", "a"), None);
+        assert_eq!(c.users(), 1);
     }
 
     #[test]
@@ -429,7 +435,9 @@ mod tests {
             }],
         );
         assert_eq!(c.homes("u@x").count(), 2);
-        assert_eq!(c.drop_origin("a").len(), 1);
+        c.drop_origin("a");
         assert_eq!(c.homes("u@x").collect::<Vec<_>>(), vec!["b"]);
+        assert_eq!(c.state("u@x", "a"), None);
+        assert_eq!(c.state("u@x", "b"), Some("t"));
     }
 }

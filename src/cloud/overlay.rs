@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::cache::{Cache, Outbox, Seen};
+use super::cache::{Attached, Cache, Outbox};
 use super::grid::Grid;
 use super::membership::{Change, Dest, Membership, Timing};
 use super::message::{Hit, Load, Message, Report};
@@ -568,7 +568,7 @@ impl Overlay {
                 .cache
                 .on_deltas(&origin, generation, first_seq, &deltas)
             {
-                Ok(seen) => self.on_seen(seen),
+                Ok(attached) => self.on_attached(attached),
                 Err(gap) => self.send(from, Message::Resync { origin: gap.origin }),
             },
             Message::Snapshot {
@@ -577,8 +577,8 @@ impl Overlay {
                 seq,
                 users,
             } => {
-                let seen = self.cache.on_snapshot(&origin, generation, seq, users);
-                self.on_seen(seen);
+                let attached = self.cache.on_snapshot(&origin, generation, seq, users);
+                self.on_attached(attached);
             }
             Message::Resync { .. } => {
                 let snap = self.outbox.snapshot();
@@ -704,13 +704,11 @@ impl Overlay {
         }
     }
 
-    fn on_seen(&mut self, seen: Vec<Seen>) {
-        for s in seen {
-            if let Seen::Attached { aor, origin } = s {
-                self.tell_interests(&aor, &origin);
-                if self.wanted.contains_key(&aor) {
-                    self.subscribe(&aor, &origin);
-                }
+    fn on_attached(&mut self, attached: Vec<Attached>) {
+        for Attached { aor, origin } in attached {
+            self.tell_interests(&aor, &origin);
+            if self.wanted.contains_key(&aor) {
+                self.subscribe(&aor, &origin);
             }
         }
     }

@@ -268,13 +268,29 @@ impl Agent {
     /// The composition of this node's own publications of a presentity,
     /// as the overlay exports it; `None` when it has none here.
     pub fn local_document(&self, presentity: &str) -> Option<String> {
+        self.composition(presentity, false).map(|d| d.to_xml())
+    }
+
+    /// The composition ([`pidf::compose`]) of a presentity's publications
+    /// here, and with `remote` those of its other homes too; `None` when
+    /// there are none.
+    fn composition(&self, presentity: &str, remote: bool) -> Option<pidf::Presence> {
+        let homes = self.remote.get(presentity).filter(|_| remote);
         let docs: Vec<pidf::Presence> = self
             .publications
             .of(presentity)
             .into_iter()
             .map(|p| p.document.clone())
+            .chain(homes.into_iter().flat_map(|h| h.values().cloned()))
             .collect();
-        (!docs.is_empty()).then(|| pidf::compose(&format!("sip:{presentity}"), &docs).to_xml())
+        (!docs.is_empty()).then(|| pidf::compose(&format!("sip:{presentity}"), &docs))
+    }
+
+    /// What a watcher of `presentity` is told: the composition of every
+    /// home's publications, or a closed document when there are none.
+    fn current(&self, presentity: &str) -> pidf::Presence {
+        self.composition(presentity, true)
+            .unwrap_or_else(|| pidf::closed(&format!("sip:{presentity}")))
     }
 
     /// The state of a watched presentity at another node (DESIGN.md,
@@ -673,24 +689,7 @@ impl Agent {
 
     /// The composed state of a presentity as a PIDF document.
     pub fn document(&self, presentity: &str) -> String {
-        let entity = format!("sip:{presentity}");
-        let docs: Vec<pidf::Presence> = self
-            .publications
-            .of(presentity)
-            .into_iter()
-            .map(|p| p.document.clone())
-            .chain(
-                self.remote
-                    .get(presentity)
-                    .into_iter()
-                    .flat_map(|h| h.values().cloned()),
-            )
-            .collect();
-        if docs.is_empty() {
-            pidf::closed(&entity).to_xml()
-        } else {
-            pidf::compose(&entity, &docs).to_xml()
-        }
+        self.current(presentity).to_xml()
     }
 
     /// RFC 6665 §4.2.1 and RFC 3856 §6.
@@ -1105,10 +1104,9 @@ impl Agent {
         if publications.is_empty() && watchers.is_empty() && homes.is_empty() {
             return None;
         }
-        let document = self.document(presentity);
-        let availability = pidf::parse(document.as_bytes())
-            .map(|d| pidf::Availability::of(&d).as_str().to_string())
-            .unwrap_or_default();
+        let current = self.current(presentity);
+        let availability = pidf::Availability::of(&current).as_str().to_string();
+        let document = current.to_xml();
         Some(PresentityDetail {
             aor: presentity.to_string(),
             availability,

@@ -569,6 +569,15 @@ fn remote_homes_compose_with_local_publications() {
     assert_eq!(detail.homes, vec!["pc2".to_string()]);
     assert_eq!(detail.publications.len(), 1);
     assert_eq!(detail.watchers.len(), 1);
+    // The view shows what watchers are told: the remote home is open, the
+    // local publication closed. The overlay exports only the local one.
+    assert_eq!(detail.document, doc);
+    assert_eq!(detail.availability, "online");
+    let local = a.local_document("alice@example.com").unwrap();
+    assert!(
+        local.contains("t1") && !local.contains("remote-tuple"),
+        "{local}"
+    );
     // The home is gone: only the local publication is left.
     a.on_notify_result(7, &first, Some(200));
     let n = a.set_remote(8, "alice@example.com", "pc2", None);
