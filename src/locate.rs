@@ -35,10 +35,7 @@ pub mod srv;
 pub use naptr::Naptr;
 pub use srv::Srv;
 
-/// The default port of SIP over UDP and TCP (RFC 3261 §19.1.2).
-pub const SIP_PORT: u16 = 5060;
-/// The default port of SIP over TLS.
-pub const SIPS_PORT: u16 = 5061;
+pub use crate::sip::uri::{SIP_PORT, SIPS_PORT};
 
 /// Our order of preference among the transports when the domain publishes
 /// no NAPTR (RFC 3263 §4.1).
@@ -170,6 +167,38 @@ impl Target {
             transport,
             secure: uri.secure,
         })
+    }
+
+    /// RFC 3263 §4.1 and §4.2: a numeric IP is used as it is, with no
+    /// lookup, over the `transport=` it asks for (else TLS for SIPS, UDP
+    /// otherwise) and at its port (else that transport's default). None for
+    /// a name.
+    pub fn numeric(&self) -> Result<Option<Candidate>, LocateError> {
+        let (asked, default) = self.transports()?;
+        Ok(self.numeric_over(asked.unwrap_or(default)))
+    }
+
+    fn numeric_over(&self, transport: Transport) -> Option<Candidate> {
+        let port = self.port.unwrap_or(transport.default_port());
+        Some(Candidate {
+            addr: SocketAddr::new(self.ip()?, port),
+            transport,
+        })
+    }
+
+    /// The transport `transport=` asks for (RFC 3261 §26.2.2 for SIPS),
+    /// and the one used when it asks for none.
+    fn transports(&self) -> Result<(Option<Transport>, Transport), LocateError> {
+        let asked = self
+            .transport
+            .map(|t| Transport::for_uri(t, self.secure))
+            .transpose()?;
+        let default = if self.secure {
+            Transport::Tls
+        } else {
+            Transport::Udp
+        };
+        Ok((asked, default))
     }
 
     /// The host as an IP address, if it is one.
@@ -378,15 +407,7 @@ impl Locator {
     /// Plans the lookups for `target`; `seed` orders SRV records of equal
     /// priority (RFC 2782).
     pub fn new(target: &Target, seed: u64) -> Result<Locator, LocateError> {
-        let transport = target
-            .transport
-            .map(|t| Transport::for_uri(t, target.secure))
-            .transpose()?;
-        let default = if target.secure {
-            Transport::Tls
-        } else {
-            Transport::Udp
-        };
+        let (transport, default) = target.transports()?;
         let host = target.host.trim().trim_end_matches('.');
         if host.is_empty() {
             return Err(LocateError::NoHost);
@@ -407,11 +428,8 @@ impl Locator {
             timed_out: None,
             last_empty: None,
         };
-        if let Some(ip) = target.ip() {
-            // §4.1 and §4.2: a numeric IP is used as it is.
-            let transport = transport.unwrap_or(default);
-            let port = target.port.unwrap_or(transport.default_port());
-            loc.push_candidate(SocketAddr::new(ip, port), transport);
+        if let Some(c) = target.numeric_over(transport.unwrap_or(default)) {
+            loc.push_candidate(c.addr, c.transport);
             loc.exists = true;
         } else if let Some(port) = target.port {
             // §4.2: a port and a name: A/AAAA only.
@@ -689,6 +707,62 @@ mod tests {
         t.secure = true;
         let (_, found) = run(&t, 0, |_| unreachable!());
         assert_eq!(found.unwrap(), [c("192.0.2.7:5061", Transport::Tls)]);
+    }
+
+    /// The shortcut the node takes for a numeric target (no lookup task)
+    /// gives what the Locator gives, SIPS included.
+    #[test]
+    fn rfc3263_s4_numeric_shortcut_matches_the_locator() {
+        for (host, port, transport, secure, want) in [
+            (
+                "192.0.2.7",
+                None,
+                None,
+                false,
+                ("192.0.2.7:5060", Transport::Udp),
+            ),
+            (
+                "192.0.2.7",
+                None,
+                None,
+                true,
+                ("192.0.2.7:5061", Transport::Tls),
+            ),
+            (
+                "[2001:db8::1]",
+                Some(5080),
+                Some(Transport::Tcp),
+                false,
+                ("[2001:db8::1]:5080", Transport::Tcp),
+            ),
+            // RFC 3261 §26.2.2: TCP for a SIPS URI means TLS
+            (
+                "192.0.2.7",
+                None,
+                Some(Transport::Tcp),
+                true,
+                ("192.0.2.7:5061", Transport::Tls),
+            ),
+            (
+                "192.0.2.7",
+                Some(5070),
+                Some(Transport::Tls),
+                false,
+                ("192.0.2.7:5070", Transport::Tls),
+            ),
+        ] {
+            let mut t = Target::new(host);
+            (t.port, t.transport, t.secure) = (port, transport, secure);
+            let want = c(want.0, want.1);
+            assert_eq!(t.numeric(), Ok(Some(want)), "{t:?}");
+            let (asked, found) = run(&t, 0, |_| unreachable!());
+            assert!(asked.is_empty());
+            assert_eq!(found.unwrap(), [want], "{t:?}");
+        }
+        assert_eq!(Target::new("example.com").numeric(), Ok(None));
+        let mut sips_udp = Target::new("192.0.2.7");
+        (sips_udp.secure, sips_udp.transport) = (true, Some(Transport::Udp));
+        assert_eq!(sips_udp.numeric(), Err(LocateError::SipsOverUdp));
     }
 
     #[test]

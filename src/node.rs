@@ -225,6 +225,7 @@ pub async fn start(
     let (located_tx, located_rx) = mpsc::channel(256);
     let (backend_tx, backend_rx) = mpsc::channel(256);
     let (leg_errors_tx, leg_errors_rx) = mpsc::channel(256);
+    let (notify_errors_tx, notify_errors_rx) = mpsc::channel(256);
     let contact = bound
         .local
         .iter()
@@ -321,6 +322,8 @@ pub async fn start(
         backend_rx,
         leg_errors_tx,
         leg_errors_rx,
+        notify_errors_tx,
+        notify_errors_rx,
         routes_to: HashMap::new(),
     };
     let core = tokio::spawn(core.run(in_rx, stop_rx, transport_stop_tx));
@@ -436,6 +439,9 @@ struct Core {
     /// Legs whose TCP send failed (sent off the core task).
     leg_errors_tx: mpsc::Sender<ClientKey>,
     leg_errors_rx: mpsc::Receiver<ClientKey>,
+    /// NOTIFYs sent from a task of their own that could not be sent.
+    notify_errors_tx: mpsc::Sender<ClientKey>,
+    notify_errors_rx: mpsc::Receiver<ClientKey>,
     /// Our source address toward each peer address (listeners bound to
     /// every interface).
     routes_to: HashMap<std::net::IpAddr, std::net::IpAddr>,
@@ -864,6 +870,11 @@ impl Core {
                 Some(k) = self.leg_errors_rx.recv() => {
                     self.leg_transport_error(k).await;
                 }
+                Some(k) = self.notify_errors_rx.recv() => {
+                    let notifies = self.notify_not_sent(&k);
+                    let now = self.now();
+                    self.send_notifies(now, notifies).await;
+                }
                 Some(q) = self.queries.recv() => {
                     let answer = self.answer(q.query);
                     let _ = q.reply.send(answer);
@@ -970,10 +981,46 @@ impl Core {
         format!("pc{:x}{:x}", seed & 0xffff_ffff, self.tags)
     }
 
+    /// A response or a request outside a transaction of ours.
     async fn send(&self, target: Target, bytes: Vec<u8>) {
-        if let Err(e) = self.transports.send(target, bytes).await {
+        if let Err(e) = self.send_or_spawn(target, bytes, None).await {
             tracing::debug!(error = %e, "send failed");
         }
+    }
+
+    /// Sends now on what is open; what needs a new TCP connection (§18.2.2:
+    /// the request's closed) goes from a task of its own, since the core
+    /// must not wait for a connect. A failure there is logged, and reported
+    /// on `failed` when given.
+    async fn send_or_spawn(
+        &self,
+        target: Target,
+        bytes: Vec<u8>,
+        failed: Option<(mpsc::Sender<ClientKey>, ClientKey)>,
+    ) -> Result<(), crate::transport::SendError> {
+        if let Some(bytes) = self.transports.send_open(target, bytes).await? {
+            self.spawn_send(target, bytes, failed);
+        }
+        Ok(())
+    }
+
+    /// Sends from a task of its own (a connect may take up to its timeout);
+    /// a failure is logged, and reported on `failed` when given.
+    fn spawn_send(
+        &self,
+        target: Target,
+        bytes: Vec<u8>,
+        failed: Option<(mpsc::Sender<ClientKey>, ClientKey)>,
+    ) {
+        let transports = self.transports.clone();
+        tokio::spawn(async move {
+            if let Err(e) = transports.send(target, bytes).await {
+                tracing::debug!(error = %e, "send failed");
+                if let Some((report, key)) = failed {
+                    let _ = report.send(key).await;
+                }
+            }
+        });
     }
 
     /// Where the answer to a request from `source` over `link` goes.
@@ -1315,18 +1362,25 @@ impl Core {
             self.clients
                 .insert(key.clone(), ClientEntry { tx, target, dialog });
             self.schedule_client(key.clone());
-            if let Err(e) = self.transports.send(target, n.bytes).await {
+            // A failure after a connect comes back as `notify_errors`.
+            let failed = Some((self.notify_errors_tx.clone(), key.clone()));
+            if let Err(e) = self.send_or_spawn(target, n.bytes, failed).await {
                 tracing::debug!(error = %e, "NOTIFY could not be sent");
-                if let Some(mut c) = self.clients.remove(&key) {
-                    if c.tx.on_transport_error().is_some() {
-                        queue.extend(
-                            self.agent
-                                .on_notify_result(self.unix_now(), &c.dialog, None),
-                        );
-                    }
-                }
+                queue.extend(self.notify_not_sent(&key));
             }
         }
+    }
+
+    /// A NOTIFY the transport could not carry: unanswered, for the agent.
+    fn notify_not_sent(&mut self, key: &ClientKey) -> Vec<Notify> {
+        let Some(mut c) = self.clients.remove(key) else {
+            return Vec::new();
+        };
+        if c.tx.on_transport_error().is_none() {
+            return Vec::new();
+        }
+        self.agent
+            .on_notify_result(self.unix_now(), &c.dialog, None)
     }
 
     /// A response to one of our NOTIFYs.
@@ -1765,7 +1819,7 @@ async fn locate_core(
     uri: &str,
     resolver: Option<&resolver::Resolver>,
 ) -> Result<Vec<crate::locate::Candidate>, NodeError> {
-    use crate::locate::{Candidate, Target, Transport};
+    use crate::locate::Target;
     let err = |message: String| NodeError::Core {
         uri: uri.to_string(),
         message,
@@ -1774,12 +1828,8 @@ async fn locate_core(
         Ok(sip::Uri::Sip(u)) => Target::from_uri(&u).map_err(|e| err(e.to_string()))?,
         _ => return Err(err("not a sip: URI".into())),
     };
-    if let Some(ip) = target.ip() {
-        let transport = target.transport.unwrap_or(Transport::Udp);
-        return Ok(vec![Candidate {
-            addr: SocketAddr::new(ip, target.port.unwrap_or(transport.default_port())),
-            transport,
-        }]);
+    if let Some(c) = target.numeric().map_err(|e| err(e.to_string()))? {
+        return Ok(vec![c]);
     }
     let Some(r) = resolver else {
         return Err(err("a host name needs a DNS resolver".into()));

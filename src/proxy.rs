@@ -2,7 +2,8 @@
 //! proxy does to a request it forwards and to the responses it relays. The
 //! node decides where a request goes (the SIP core, or the server RFC 3263
 //! finds for another domain), runs the transactions and the sockets; this
-//! module builds the bytes.
+//! module decides whether and where a request goes ([`plan`], before the
+//! node has a hop) and builds the bytes ([`build`], per candidate).
 //!
 //! A forwarded request (§16.6) gets our Via on top with a fresh branch
 //! that also carries a hash of what identifies the request, so that the
@@ -16,11 +17,11 @@
 //! untouched.
 
 use core::net::SocketAddr;
-use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
+use std::io::Write as _;
 
-use crate::sip::header::Header;
-use crate::sip::uri::{HostKind, SipUri, host_port};
+use crate::sip::header::{Header, NameAddr, Via};
+use crate::sip::uri::{SIP_PORT, SIPS_PORT, SipUri, host_port};
 use crate::sip::{Message, Method, Uri};
 
 /// Our addresses, to recognise Route and Request-URI values that name us
@@ -31,25 +32,28 @@ pub struct Local {
 }
 
 impl Local {
-    /// Whether `uri` names this proxy: one of our addresses (port 5060 when
-    /// the URI has none).
+    /// Whether `uri` names this proxy: one of our addresses (at the
+    /// scheme's default port when the URI has none).
     pub fn is_me(&self, uri: &SipUri<'_>) -> bool {
-        let ip = match uri.host.kind {
-            HostKind::V4(a) => core::net::IpAddr::V4(a),
-            HostKind::V6(a) => core::net::IpAddr::V6(a),
-            HostKind::Domain => return false,
-        };
-        let port = uri.port.unwrap_or(if uri.secure { 5061 } else { 5060 });
-        self.addrs.iter().any(|a| a.ip() == ip && a.port() == port)
+        uri.socket_addr()
+            .is_some_and(|at| self.listens_at(at.ip(), at.port()))
     }
 
-    fn sent_by_is_me(&self, host: HostKind, port: Option<u16>) -> bool {
-        let ip = match host {
-            HostKind::V4(a) => core::net::IpAddr::V4(a),
-            HostKind::V6(a) => core::net::IpAddr::V6(a),
-            HostKind::Domain => return false,
+    /// A Via's sent-by names us; without a port, at its transport's
+    /// default (§18.2.2: 5061 for TLS, 5060 otherwise).
+    fn sent_by_is_me(&self, via: &Via<'_>) -> bool {
+        let default = if via.transport.eq_ignore_ascii_case("TLS") {
+            SIPS_PORT
+        } else {
+            SIP_PORT
         };
-        let port = port.unwrap_or(5060);
+        via.host
+            .kind
+            .ip()
+            .is_some_and(|ip| self.listens_at(ip, via.port.unwrap_or(default)))
+    }
+
+    fn listens_at(&self, ip: core::net::IpAddr, port: u16) -> bool {
         self.addrs.iter().any(|a| a.ip() == ip && a.port() == port)
     }
 }
@@ -65,16 +69,10 @@ pub struct Refusal {
 /// mark and the loop hash.
 const MARK: &str = "z9hG4bK-pc";
 
-/// A forwarded request and where it goes next.
+/// A forwarded request (where it goes is its [`Plan`]'s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forward {
     pub bytes: Vec<u8>,
-    /// The URI to resolve for the next hop: the top Route left after ours
-    /// is removed, else the Request-URI as forwarded.
-    pub next_hop: String,
-    /// Whether `next_hop` is the Request-URI (no Route: the node may send
-    /// it to the configured core instead).
-    pub by_request_uri: bool,
     /// Our branch (the client transaction's key).
     pub branch: String,
 }
@@ -116,7 +114,7 @@ pub fn loop_hash(req: &Message<'_>) -> String {
 /// of our Via values carries `hash`, the loop hash this request gets.
 fn is_loop(req: &Message<'_>, local: &Local, hash: &str) -> bool {
     req.vias().any(|v| {
-        local.sent_by_is_me(v.host.kind, v.port)
+        local.sent_by_is_me(v)
             && v.branch()
                 .and_then(|b| b.strip_prefix(MARK))
                 .and_then(|b| b.split('.').next())
@@ -134,16 +132,27 @@ fn creates_dialog(req: &Message<'_>) -> bool {
         )
 }
 
-/// Builds the request to forward (§16.4 to §16.6). `unique` makes the
-/// branch unique (§8.1.1.7); `top_via` is the received top Via as it must
-/// go on (received/rport stamped by the caller, §18.2.1).
-pub fn forward(
-    req: &Message<'_>,
-    local: &Local,
-    hop: &Hop<'_>,
-    unique: &str,
-    top_via: &str,
-) -> Result<Forward, Refusal> {
+/// Where a request goes and whether it may, decided before anything is
+/// built (§16.3 steps 4 and 5, §16.4, §16.6 step 7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The loop hash our branch carries (§16.6 step 8).
+    hash: String,
+    request_uri: String,
+    /// The Route values to send on, ours removed.
+    routes: Vec<String>,
+    /// The URI to resolve for the next hop: the top Route left after ours
+    /// is removed, else the Request-URI as forwarded.
+    pub next_hop: String,
+    /// Whether `next_hop` is the Request-URI (no Route: the node may send
+    /// it to the configured core instead).
+    pub by_request_uri: bool,
+}
+
+/// Refuses a looping request (482), one with no hops left (483) or one
+/// whose Request-URI is not a SIP URI (416); otherwise plans its
+/// Request-URI, Route set and next hop.
+pub fn plan(req: &Message<'_>, local: &Local) -> Result<Plan, Refusal> {
     let hash = loop_hash(req);
     if is_loop(req, local, &hash) {
         return Err(Refusal {
@@ -157,59 +166,76 @@ pub fn forward(
             reason: "Too Many Hops",
         });
     }
-    let branch = format!("{MARK}{hash}.{unique}");
     let Some(Uri::Sip(ruri)) = req.request_uri() else {
         return Err(Refusal {
             status: 416,
             reason: "Unsupported URI Scheme",
         });
     };
-    // Route values in order, as text.
-    let mut routes: Vec<String> = req
-        .headers
-        .iter()
-        .filter_map(|h| match h {
-            Header::Route(v) => Some(v.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let mut routes: Vec<&NameAddr<'_>> = req.routes().collect();
     let mut request_uri = ruri.to_string();
     // §16.4: a strict router before us put our URI in the Request-URI: the
     // real target is the last Route value.
     if local.is_me(ruri) {
         if let Some(last) = routes.pop() {
-            request_uri = strip_angle(&last);
+            request_uri = last.uri.to_string();
         }
     }
     // §16.4: our own URI on top of Route is ours to remove.
-    if let Some(first) = routes.first() {
-        let first = strip_angle(first);
-        if let Ok(Uri::Sip(u)) = Uri::parse(first.as_str()) {
-            if local.is_me(&u) {
-                routes.remove(0);
-            }
+    if let Some(Uri::Sip(first)) = routes.first().map(|r| &r.uri) {
+        if local.is_me(first) {
+            routes.remove(0);
         }
     }
     let (next_hop, by_request_uri) = match routes.first() {
         // §16.6 step 7: a next hop that is a strict router (no lr) gets the
         // Request-URI in the last Route and its own URI as Request-URI.
-        Some(r) => (strip_angle(r), false),
+        Some(r) => (r.uri.to_string(), false),
         None => (request_uri.clone(), true),
     };
+    let routes = routes.iter().map(|r| r.to_string()).collect();
+    Ok(Plan {
+        hash,
+        request_uri,
+        routes,
+        next_hop,
+        by_request_uri,
+    })
+}
+
+/// Builds the request to forward (§16.4 to §16.6) as `plan` decided it.
+/// `unique` makes the branch unique (§8.1.1.7); `top_via` is the received
+/// top Via as it must go on (received/rport stamped by the caller,
+/// §18.2.1).
+pub fn build(
+    req: &Message<'_>,
+    plan: &Plan,
+    hop: &Hop<'_>,
+    unique: &str,
+    top_via: &str,
+) -> Forward {
+    let branch = format!("{MARK}{}.{unique}", plan.hash);
     let method = req.method().map(|m| m.as_str()).unwrap_or("");
-    let mut out = String::with_capacity(512 + req.body.len());
-    let _ = write!(out, "{method} {request_uri} SIP/2.0\r\n");
+    let mut out: Vec<u8> = Vec::with_capacity(512 + req.body.len());
+    let _ = write!(out, "{method} {} SIP/2.0\r\n", plan.request_uri);
     let _ = write!(
         out,
         "Via: SIP/2.0/{} {};branch={branch};rport\r\n",
         hop.transport,
         host_port(hop.sent_by)
     );
+    if creates_dialog(req) {
+        // Record-Route goes first among the headers after Via.
+        let _ = write!(
+            out,
+            "Record-Route: <sip:{};transport={};lr>\r\n",
+            host_port(hop.record_route),
+            hop.record_route_transport.to_ascii_lowercase()
+        );
+    }
     let mut wrote_top_via = false;
     let mut wrote_routes = false;
     let mut max_forwards = false;
-    let mut body_headers = Vec::new();
     for h in &req.headers {
         match h {
             Header::Via(vias) if !wrote_top_via => {
@@ -218,86 +244,34 @@ pub fn forward(
                 for v in vias.iter().skip(1) {
                     let _ = write!(out, ", {v}");
                 }
-                out.push_str("\r\n");
+                out.extend_from_slice(b"\r\n");
             }
             Header::MaxForwards(n) => {
                 max_forwards = true;
                 let _ = write!(out, "Max-Forwards: {}\r\n", n.saturating_sub(1));
             }
             Header::Route(_) => {
-                if !wrote_routes && !routes.is_empty() {
-                    let _ = write!(out, "Route: {}\r\n", routes.join(", "));
+                if !wrote_routes && !plan.routes.is_empty() {
+                    let _ = write!(out, "Route: {}\r\n", plan.routes.join(", "));
                 }
                 wrote_routes = true;
             }
-            _ => {
-                print_header(h, &mut body_headers);
-                flush(&mut out, &mut body_headers);
-            }
+            _ => h.write_to(&mut out),
         }
     }
     if !max_forwards {
-        out.push_str("Max-Forwards: 70\r\n");
+        out.extend_from_slice(b"Max-Forwards: 70\r\n");
     }
-    let mut bytes = out.into_bytes();
-    if creates_dialog(req) {
-        // Record-Route goes first among the headers after Via: insert it
-        // right after our own Via line.
-        let rr = format!(
-            "Record-Route: <sip:{};transport={};lr>\r\n",
-            host_port(hop.record_route),
-            hop.record_route_transport.to_ascii_lowercase()
-        );
-        let at = nth_line_end(&bytes, 2);
-        bytes.splice(at..at, rr.into_bytes());
-    }
-    bytes.extend_from_slice(b"\r\n");
-    bytes.extend_from_slice(req.body);
-    Ok(Forward {
-        bytes,
-        next_hop,
-        by_request_uri,
-        branch,
-    })
-}
-
-fn print_header(h: &Header<'_>, buf: &mut Vec<u8>) {
-    h.write_to(buf);
-}
-
-fn flush(out: &mut String, buf: &mut Vec<u8>) {
-    // Raw headers are UTF-8 (the parser checked the header section).
-    out.push_str(&String::from_utf8_lossy(buf));
-    buf.clear();
-}
-
-/// The end of the `n`th line (after its CRLF).
-fn nth_line_end(bytes: &[u8], n: usize) -> usize {
-    let mut seen = 0;
-    for (i, w) in bytes.windows(2).enumerate() {
-        if w == b"\r\n" {
-            seen += 1;
-            if seen == n {
-                return i + 2;
-            }
-        }
-    }
-    bytes.len()
-}
-
-fn strip_angle(s: &str) -> String {
-    let s = s.trim();
-    match (s.find('<'), s.rfind('>')) {
-        (Some(a), Some(b)) if a < b => s[a + 1..b].to_string(),
-        _ => s.to_string(),
-    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(req.body);
+    Forward { bytes: out, branch }
 }
 
 /// A response relayed upstream (§16.7 step 9): our Via removed, the rest
 /// as received. None when the top Via is not ours (not for us to relay).
 pub fn relay_response(resp: &Message<'_>, local: &Local) -> Option<Vec<u8>> {
     let top = resp.vias().next()?;
-    if !local.sent_by_is_me(top.host.kind, top.port) || !top.branch()?.starts_with(MARK) {
+    if !local.sent_by_is_me(top) || !top.branch()?.starts_with(MARK) {
         return None;
     }
     let (code, reason) = match &resp.start {
@@ -305,7 +279,7 @@ pub fn relay_response(resp: &Message<'_>, local: &Local) -> Option<Vec<u8>> {
         _ => return None,
     };
     let mut out = Vec::with_capacity(512 + resp.body.len());
-    let _ = std::io::Write::write_fmt(&mut out, format_args!("SIP/2.0 {code} {reason}\r\n"));
+    let _ = write!(out, "SIP/2.0 {code} {reason}\r\n");
     let mut dropped = false;
     for h in &resp.headers {
         match h {
@@ -313,10 +287,7 @@ pub fn relay_response(resp: &Message<'_>, local: &Local) -> Option<Vec<u8>> {
                 dropped = true;
                 if vias.len() > 1 {
                     let rest: Vec<String> = vias.iter().skip(1).map(|v| v.to_string()).collect();
-                    let _ = std::io::Write::write_fmt(
-                        &mut out,
-                        format_args!("Via: {}\r\n", rest.join(", ")),
-                    );
+                    let _ = write!(out, "Via: {}\r\n", rest.join(", "));
                 }
             }
             _ => h.write_to(&mut out),

@@ -194,36 +194,52 @@ impl Transports {
             .position(|s| s.local_addr().is_ok_and(|l| l.is_ipv4() == addr.is_ipv4()))
     }
 
-    pub async fn send(
-        self: &Arc<Self>,
+    /// Sends, opening a TCP connection first when none is open to the
+    /// target (RFC 3261 §18.2.2: a response whose connection closed goes on
+    /// a new one).
+    pub async fn send(self: &Arc<Self>, target: Target, bytes: Vec<u8>) -> Result<(), SendError> {
+        let Some(bytes) = self.send_open(target, bytes).await? else {
+            return Ok(());
+        };
+        let addr = match target {
+            Target::Tcp { addr, .. } | Target::Udp { addr, .. } => addr,
+        };
+        let id = self.connect(addr).await?;
+        let tx = self.lock_conns().get(&id).map(|c| c.tx.clone());
+        match tx {
+            Some(tx) => tx.send(bytes).await.map_err(|_| SendError::Closed(addr)),
+            None => Err(SendError::Closed(addr)),
+        }
+    }
+
+    /// Sends on what is open: UDP, or the target's TCP connection (or one
+    /// to its address). The bytes come back when a TCP connection must be
+    /// opened first, which [`send`](Self::send) does and which may take up
+    /// to its timeout: callers that must not wait do it from a task of
+    /// their own.
+    pub async fn send_open(
+        &self,
         target: Target,
-        mut bytes: Vec<u8>,
-    ) -> Result<(), SendError> {
+        bytes: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, SendError> {
         match target {
             Target::Udp { socket, addr } => {
                 let s = self.udp.get(socket).ok_or(SendError::NoSocket(socket))?;
                 s.send_to(&bytes, addr)
                     .await
-                    .map(|_| ())
+                    .map(|_| None)
                     .map_err(|source| SendError::Io { addr, source })
             }
             Target::Tcp { conn, addr } => {
                 let known = conn.or_else(|| self.lock_peers().get(&addr).copied());
-                if let Some(id) = known {
-                    let tx = self.lock_conns().get(&id).map(|c| c.tx.clone());
-                    if let Some(tx) = tx {
-                        match tx.send(bytes).await {
-                            Ok(()) => return Ok(()),
-                            // closed under us: take the bytes back
-                            Err(mpsc::error::SendError(b)) => bytes = b,
-                        }
-                    }
-                }
-                let id = self.connect(addr).await?;
-                let tx = self.lock_conns().get(&id).map(|c| c.tx.clone());
-                match tx {
-                    Some(tx) => tx.send(bytes).await.map_err(|_| SendError::Closed(addr)),
-                    None => Err(SendError::Closed(addr)),
+                let tx = known.and_then(|id| self.lock_conns().get(&id).map(|c| c.tx.clone()));
+                let Some(tx) = tx else {
+                    return Ok(Some(bytes));
+                };
+                match tx.send(bytes).await {
+                    Ok(()) => Ok(None),
+                    // closed under us: take the bytes back
+                    Err(mpsc::error::SendError(b)) => Ok(Some(b)),
                 }
             }
         }

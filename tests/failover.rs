@@ -574,6 +574,25 @@ fn rfc3263_s4_3_every_target_busy_ends_in_one_failure() {
 // (4) A domain that does not exist (NXDOMAIN): 404 at once. A domain the
 // DNS refuses to answer for: 503 (the lookup failed; it may work later).
 
+/// RFC 3263 §4.2 and RFC 3261 §26.2.2: a sips: target given by its IP goes
+/// over TLS, never quietly over UDP. This node has no TLS: 503 at once, and
+/// nothing reaches the address over UDP.
+#[test]
+fn rfc3263_s4_2_a_numeric_sips_target_is_not_downgraded_to_udp() {
+    let p = proxy("failover-sips-numeric", &[zone("example.", EXAMPLE)]);
+    let trap = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let uri = format!("sips:bob@127.0.0.1:{}", trap.local_addr().unwrap().port());
+    let out = Ua::new().send(p.node.udp, "MESSAGE", &uri, "sips1");
+    assert_eq!(out.status, 503, "{out:?}");
+    trap.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    assert!(
+        trap.recv_from(&mut buf).is_err(),
+        "the sips: request went out over UDP"
+    );
+}
+
 #[test]
 fn rfc3263_unknown_domain_is_404_and_a_failed_lookup_503() {
     let p = proxy("failover-nxdomain", &[zone("example.", EXAMPLE)]);
@@ -769,5 +788,80 @@ host       IN A     127.0.0.1
     assert!(
         other.took < Duration::from_secs(2),
         "the node stalled: {other:?}"
+    );
+}
+
+/// Reads from `stream` until `done` holds for the messages framed so far
+/// (RFC 3261 §18.3) or `wait` is over.
+fn tcp_messages(
+    stream: &mut TcpStream,
+    wait: Duration,
+    done: impl Fn(&[Vec<u8>]) -> bool,
+) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + wait;
+    let (mut buf, mut out) = (Vec::new(), Vec::new());
+    let mut chunk = [0u8; 8192];
+    while !done(&out) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        let Ok(n) = stream.read(&mut chunk) else {
+            break;
+        };
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let limits = presencecloud::sip::Limits::default();
+        while let Ok(Some(len)) = presencecloud::sip::frame(&buf, &limits) {
+            out.push(buf.drain(..len).collect());
+        }
+    }
+    out
+}
+
+/// RFC 3261 §18.2.2 and §18.3: a NOTIFY whose TCP connection closed goes
+/// on a new one, to the watcher's Contact. A connect that hangs (a SYN
+/// black hole) is waited for off the core task: a request meanwhile is
+/// answered at once.
+#[test]
+fn rfc3261_s18_2_2_a_hanging_connect_for_a_notify_does_not_stall_the_node() {
+    let (_hole, _fill, port) = syn_black_hole();
+    let p = proxy("failover-notify-hole", &[zone("example.", EXAMPLE)]);
+    let mut watcher = TcpStream::connect(p.node.tcp).unwrap();
+    let me = watcher.local_addr().unwrap();
+    let subscribe = format!(
+        "SUBSCRIBE sip:carol@a.example SIP/2.0\r\nVia: SIP/2.0/TCP {me};branch=z9hG4bKhole1\r\nMax-Forwards: 70\r\nFrom: <sip:watcher@a.example>;tag=w1\r\nTo: <sip:carol@a.example>\r\nCall-ID: hole-sub\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:watcher@127.0.0.1:{port};transport=tcp>\r\nEvent: presence\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+    );
+    watcher.write_all(subscribe.as_bytes()).unwrap();
+    let is_notify = |m: &Vec<u8>| m.starts_with(b"NOTIFY ");
+    let got = tcp_messages(&mut watcher, Duration::from_secs(5), |ms| {
+        ms.iter().any(is_notify) && ms.iter().any(|m| m.starts_with(b"SIP/2.0 200"))
+    });
+    let notify = got.iter().find(|m| is_notify(m)).expect("the first NOTIFY");
+    let notify = presencecloud::sip::parse(notify).unwrap();
+    watcher.write_all(&support::ok(&notify)).unwrap();
+    // The watcher goes away; its Contact is the black hole.
+    std::thread::sleep(Duration::from_millis(200));
+    drop(watcher);
+    std::thread::sleep(Duration::from_millis(500));
+
+    let ua = Ua::new();
+    let pidf = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:carol@a.example\"><tuple id=\"t\"><status><basic>open</basic></status></tuple></presence>";
+    let me = ua.me;
+    let publish = format!(
+        "PUBLISH sip:carol@a.example SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKholepub\r\nMax-Forwards: 70\r\nFrom: <sip:carol@a.example>;tag=p1\r\nTo: <sip:carol@a.example>\r\nCall-ID: hole-pub\r\nCSeq: 1 PUBLISH\r\nEvent: presence\r\nExpires: 600\r\nContent-Type: application/pidf+xml\r\nContent-Length: {}\r\n\r\n{pidf}",
+        pidf.len()
+    );
+    ua.sock.send_to(publish.as_bytes(), p.node.udp).unwrap();
+    // The PUBLISH's change sends the NOTIFY, which must connect first.
+    std::thread::sleep(Duration::from_millis(300));
+    let options = ua.send(p.node.udp, "OPTIONS", "sip:a.example", "hole-options");
+    assert_eq!(options.status, 200, "{options:?}");
+    assert!(
+        options.took < Duration::from_secs(2),
+        "the node stalled on the NOTIFY's connect: {options:?}"
     );
 }

@@ -9,7 +9,7 @@
 use super::{Core, TimerKey};
 use crate::locate::{self, Candidate};
 use crate::presence::federation::{self, Outgoing, Update};
-use crate::presence::subscription::strip_angles;
+use crate::presence::subscription::route_uri;
 use crate::sip::{Message, Uri};
 use crate::telemetry;
 use crate::transaction::{ClientKey, ClientNonInvite, Millis, ServerKey};
@@ -31,13 +31,12 @@ impl Core {
     /// Sends a back-end SUBSCRIBE: to its dialog's next hop, or, for a new
     /// dialog, to the server RFC 3263 finds for its domain.
     pub(super) async fn backend_send(&mut self, o: Outgoing) {
-        let hop = o
-            .routes
-            .first()
-            .map(|r| strip_angles(r).to_string())
-            .unwrap_or_else(|| o.request_uri.clone());
-        let target = match Uri::parse(&hop) {
-            Ok(Uri::Sip(u)) => locate::Target::from_uri(&u),
+        let hop = match o.routes.first() {
+            Some(r) => route_uri(r),
+            None => Uri::parse(&o.request_uri).ok(),
+        };
+        let target = match hop {
+            Some(Uri::Sip(u)) => locate::Target::from_uri(&u),
             _ => Err(locate::LocateError::NoHost),
         };
         let target = match target {
@@ -51,37 +50,24 @@ impl Core {
                 return;
             }
         };
-        if let Some(ip) = target.ip() {
-            let transport = target.transport.unwrap_or(locate::Transport::Udp);
-            let c = Candidate {
-                addr: std::net::SocketAddr::new(
-                    ip,
-                    target.port.unwrap_or(transport.default_port()),
-                ),
-                transport,
-            };
+        if let Some(numeric) = target.numeric().transpose() {
             self.backend_start(BackendLocated {
                 outgoing: o,
-                candidates: Ok(vec![c]),
+                candidates: numeric.map(|c| vec![c]),
             })
             .await;
             return;
         }
-        let resolver = self.resolver.clone();
-        let tx = self.backend_tx.clone();
-        let seed = self.tags;
-        tokio::spawn(async move {
-            let candidates = match resolver {
-                Some(r) => r.locate(&target, seed).await,
-                None => Err(locate::LocateError::Config("no DNS resolver".into())),
-            };
-            let _ = tx
-                .send(BackendLocated {
-                    outgoing: o,
-                    candidates,
-                })
-                .await;
-        });
+        super::resolver::locate_later(
+            self.resolver.clone(),
+            target,
+            self.tags,
+            self.backend_tx.clone(),
+            |candidates| BackendLocated {
+                outgoing: o,
+                candidates,
+            },
+        );
     }
 
     pub(super) async fn backend_start(&mut self, located: BackendLocated) {

@@ -86,6 +86,8 @@ impl Leg {
 #[derive(Clone)]
 pub(super) struct Retry {
     original: Arc<[u8]>,
+    /// Decided once, on arrival; built per candidate.
+    plan: proxy::Plan,
     top_via: String,
     inbound_local: std::net::SocketAddr,
     inbound_transport: &'static str,
@@ -190,24 +192,13 @@ impl Core {
         let Some(upstream) = self.answer_target(inbound, Some(msg)) else {
             return;
         };
-        let top_via = msg
-            .top_via()
-            .map(|v| response::stamp_via(v, inbound.source, self.config.force_rport))
-            .unwrap_or_default();
-        let retry = Retry {
-            original: Arc::from(inbound.bytes.as_slice()),
-            top_via,
-            inbound_local: self.local_toward(inbound),
-            inbound_transport: inbound.transport().as_str(),
-        };
         metrics::counter!(telemetry::names::FORWARDED, "method" => method.as_str().to_string())
             .increment(1);
         // Refusals (loop, hops) before anything is set up; the next hop
         // from the same pass. The bytes to send are built per candidate
         // (its transport is in our Via), in `send_leg`.
-        let hop = self.hop(&retry, "UDP", inbound.source.ip());
-        let next = match proxy::forward(msg, &self.local, &hop, "check", &retry.top_via) {
-            Ok(f) => f,
+        let plan = match proxy::plan(msg, &self.local) {
+            Ok(p) => p,
             Err(r) => {
                 if method != Method::Ack {
                     self.answer_here(inbound, msg, key, upstream, r.status, r.reason, true)
@@ -215,6 +206,17 @@ impl Core {
                 }
                 return;
             }
+        };
+        let top_via = msg
+            .top_via()
+            .map(|v| response::stamp_via(v, inbound.source, self.config.force_rport))
+            .unwrap_or_default();
+        let retry = Retry {
+            original: Arc::from(inbound.bytes.as_slice()),
+            plan,
+            top_via,
+            inbound_local: self.local_toward(inbound),
+            inbound_transport: inbound.transport().as_str(),
         };
         let server = if method == Method::Ack {
             None
@@ -260,7 +262,7 @@ impl Core {
             Some(Uri::Sip(u)) => self.config.serves_domain(u.host.raw),
             _ => false,
         };
-        if next.by_request_uri && served {
+        if retry.plan.by_request_uri && served {
             if let Some(core) = self.core.clone() {
                 self.start_leg(Located {
                     server,
@@ -271,9 +273,10 @@ impl Core {
                 return;
             }
         }
-        let target = match Uri::parse(&next.next_hop) {
+        let next_hop = &retry.plan.next_hop;
+        let target = match Uri::parse(next_hop) {
             Ok(Uri::Sip(u)) => locate::Target::from_uri(&u).map_err(|e| e.to_string()),
-            _ => Err(format!("{} is not a sip: URI", next.next_hop)),
+            _ => Err(format!("{next_hop} is not a sip: URI")),
         };
         let target = match target {
             Ok(t) => t,
@@ -282,39 +285,30 @@ impl Core {
                 return;
             }
         };
-        if let Some(ip) = target.ip() {
-            let transport = target.transport.unwrap_or(locate::Transport::Udp);
-            let port = target.port.unwrap_or(transport.default_port());
-            let c = Candidate {
-                addr: std::net::SocketAddr::new(ip, port),
-                transport,
-            };
+        if let Some(numeric) = target.numeric().transpose() {
+            let candidates = numeric.map(|c| vec![c]);
             self.start_leg(Located {
                 server,
                 retry,
-                candidates: Ok(vec![c]),
+                candidates,
             })
             .await;
             return;
         }
         // A name: RFC 3263 off the core task; the answer comes back as
         // `Located`.
-        let resolver = self.resolver.clone();
-        let tx = self.located_tx.clone();
         let seed = self.tags ^ now.0;
-        tokio::spawn(async move {
-            let candidates = match resolver {
-                Some(r) => r.locate(&target, seed).await,
-                None => Err(locate::LocateError::Config("no DNS resolver".into())),
-            };
-            let _ = tx
-                .send(Located {
-                    server,
-                    retry,
-                    candidates,
-                })
-                .await;
-        });
+        super::resolver::locate_later(
+            self.resolver.clone(),
+            target,
+            seed,
+            self.located_tx.clone(),
+            |candidates| Located {
+                server,
+                retry,
+                candidates,
+            },
+        );
     }
 
     fn hop(
@@ -467,9 +461,7 @@ impl Core {
         let hop = self.hop(&retry, transport, to.addr.ip());
         self.tags += 1;
         let unique = format!("{:x}{:x}", now.0, self.tags);
-        let Ok(fwd) = proxy::forward(&msg, &self.local, &hop, &unique, &retry.top_via) else {
-            return;
-        };
+        let fwd = proxy::build(&msg, &retry.plan, &hop, &unique, &retry.top_via);
         let Some(downstream) = self.target_for(to) else {
             self.give_up(server, &retry, 503, "Service Unavailable", "no UDP socket")
                 .await;
@@ -539,14 +531,7 @@ impl Core {
                 }
             }
             Target::Tcp { .. } => {
-                let transports = self.transports.clone();
-                let report = self.leg_errors_tx.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = transports.send(to, bytes).await {
-                        tracing::debug!(error = %e, "forward failed");
-                        let _ = report.send(key).await;
-                    }
-                });
+                self.spawn_send(to, bytes, Some((self.leg_errors_tx.clone(), key)));
             }
         }
     }

@@ -17,6 +17,25 @@ use hickory_resolver::{Name, ResolveError, TokioResolver};
 
 use crate::locate::{Answer, Candidate, LocateError, Locator, Naptr, Query, Srv, Target};
 
+/// Locates `target` on a task of its own and sends `answer(candidates)`
+/// to `tx`, where the core waits for it: a lookup may take seconds and the
+/// core must not. A node with no resolver answers that it has none.
+pub fn locate_later<T: Send + 'static>(
+    resolver: Option<Resolver>,
+    target: Target,
+    seed: u64,
+    tx: tokio::sync::mpsc::Sender<T>,
+    answer: impl FnOnce(Result<Vec<Candidate>, LocateError>) -> T + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let candidates = match resolver {
+            Some(r) => r.locate(&target, seed).await,
+            None => Err(LocateError::Config("no DNS resolver".into())),
+        };
+        let _ = tx.send(answer(candidates)).await;
+    });
+}
+
 /// How to reach the DNS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {

@@ -11,10 +11,11 @@
 //! changes never reorders on the way (RFC 6665 §4.2.2 lets a notifier
 //! limit its rate this way).
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::SocketAddr;
 use std::fmt::Write as _;
 
-use crate::sip::uri::{HostKind, Uri, host_port};
+use crate::sip::header::name_addr::name_addr_params;
+use crate::sip::uri::{Uri, host_port};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DialogId {
@@ -90,19 +91,11 @@ impl Dialog {
             return self.path.peer;
         }
         let uri = match self.route_set.first() {
-            Some(r) => strip_angles(r),
-            None => self.remote_target.as_str(),
+            Some(r) => route_uri(r),
+            None => Uri::parse(&self.remote_target).ok(),
         };
-        match Uri::parse(uri) {
-            Ok(Uri::Sip(u)) => {
-                let ip = match u.host.kind {
-                    HostKind::V4(a) => IpAddr::V4(a),
-                    HostKind::V6(a) => IpAddr::V6(a),
-                    HostKind::Domain => return self.path.peer,
-                };
-                let port = u.port.unwrap_or(if u.secure { 5061 } else { 5060 });
-                SocketAddr::new(ip, port)
-            }
+        match uri {
+            Some(Uri::Sip(u)) => u.socket_addr().unwrap_or(self.path.peer),
             _ => self.path.peer,
         }
     }
@@ -213,22 +206,24 @@ pub(crate) fn request_target(remote_target: &str, route_set: &[String]) -> (Stri
     let Some(first) = route_set.first() else {
         return (remote_target.to_string(), Vec::new());
     };
-    let loose = matches!(Uri::parse(strip_angles(first)), Ok(Uri::Sip(u)) if u.lr());
-    if loose {
+    let first_uri = route_uri(first);
+    if matches!(&first_uri, Some(Uri::Sip(u)) if u.lr()) {
         (remote_target.to_string(), route_set.to_vec())
     } else {
         let mut routes: Vec<String> = route_set[1..].to_vec();
         routes.push(format!("<{remote_target}>"));
-        (strip_angles(first).to_string(), routes)
+        let uri = first_uri.map_or_else(|| first.trim().to_string(), |u| u.to_string());
+        (uri, routes)
     }
 }
 
-/// The URI inside `<...>`, or the whole value when there are no brackets.
-pub(crate) fn strip_angles(s: &str) -> &str {
+/// The URI of a route value (a name-addr, RFC 3261 §20.34, whose display
+/// name may hold "<" and ">"), or of a bare URI.
+pub(crate) fn route_uri(s: &str) -> Option<Uri<'_>> {
     let s = s.trim();
-    match (s.find('<'), s.find('>')) {
-        (Some(a), Some(b)) if a < b => &s[a + 1..b],
-        _ => s,
+    match name_addr_params(true)(s) {
+        Ok((rest, na)) if rest.trim().is_empty() => Some(na.uri),
+        _ => Uri::parse(s).ok(),
     }
 }
 
@@ -327,6 +322,31 @@ mod tests {
         let routes: Vec<String> = m.routes().map(|r| r.uri.to_string()).collect();
         assert_eq!(routes, ["sip:alice@192.0.2.10:5070"]);
         assert_eq!(d.next_hop(), "192.0.2.99:5080".parse().unwrap());
+    }
+
+    /// A Route value is a name-addr (RFC 3261 §20.34): its display name
+    /// may hold "<" and ">", which do not bracket the URI.
+    #[test]
+    fn rfc3261_s20_34_route_values_with_display_names() {
+        let mut d = dialog(vec![r#""edge <a>" <sip:192.0.2.99:5080;lr>;x=1"#]);
+        assert_eq!(d.next_hop(), "192.0.2.99:5080".parse().unwrap());
+        let m = d.notify(0, "z9hG4bKn", None, None);
+        let m = parse(&m).unwrap();
+        assert_eq!(
+            m.request_uri().unwrap().to_string(),
+            "sip:alice@192.0.2.10:5070",
+            "a loose router keeps the remote target"
+        );
+        let (uri, _) = request_target("sip:a@192.0.2.10", &[r#""x>" <sip:192.0.2.99>"#.into()]);
+        assert_eq!(
+            uri, "sip:192.0.2.99",
+            "a strict router takes the Request-URI"
+        );
+        assert_eq!(
+            route_uri(" sip:192.0.2.1 ").unwrap().to_string(),
+            "sip:192.0.2.1"
+        );
+        assert!(route_uri("<not a uri>").is_none());
     }
 
     #[test]

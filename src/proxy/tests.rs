@@ -18,18 +18,20 @@ fn hop() -> Hop<'static> {
 
 const INVITE: &str = "INVITE sip:bob@b.example SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5070;branch=z9hG4bKa1\r\nMax-Forwards: 10\r\nFrom: <sip:alice@a.example>;tag=f1\r\nTo: <sip:bob@b.example>\r\nCall-ID: c1@x\r\nCSeq: 7 INVITE\r\nContact: <sip:alice@198.51.100.1:5070>\r\nX-Odd-Header:   kept   as IS  \r\nContent-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n";
 
-fn forwarded(text: &str) -> (Forward, String) {
+/// The plan, the request built from it, and that request as text.
+fn forwarded(text: &str) -> (Plan, Forward, String) {
     let bytes = text.as_bytes().to_vec();
     let m = parse(&bytes).unwrap();
     let top = m.top_via().unwrap().to_string() + ";received=198.51.100.1";
-    let f = forward(&m, &local(), &hop(), "u1", &top).unwrap();
+    let p = plan(&m, &local()).unwrap();
+    let f = build(&m, &p, &hop(), "u1", &top);
     let s = String::from_utf8(f.bytes.clone()).unwrap();
-    (f, s)
+    (p, f, s)
 }
 
 #[test]
 fn rfc3261_s16_6_our_via_on_top_max_forwards_down_unknown_headers_and_body_untouched() {
-    let (f, s) = forwarded(INVITE);
+    let (p, f, s) = forwarded(INVITE);
     let m = parse(s.as_bytes()).unwrap();
     let vias: Vec<String> = m.vias().map(|v| v.to_string()).collect();
     assert_eq!(vias.len(), 2);
@@ -39,21 +41,29 @@ fn rfc3261_s16_6_our_via_on_top_max_forwards_down_unknown_headers_and_body_untou
     assert_eq!(m.max_forwards(), Some(9));
     assert!(s.contains("\r\nX-Odd-Header:   kept   as IS  \r\n"), "{s}");
     assert_eq!(m.body, b"v=0\n");
-    assert_eq!(f.next_hop, "sip:bob@b.example");
-    assert!(f.by_request_uri);
+    assert_eq!(p.next_hop, "sip:bob@b.example");
+    assert!(p.by_request_uri);
 }
 
 #[test]
 fn rfc3261_s16_6_step_4_dialog_creating_requests_are_record_routed() {
-    let (_, s) = forwarded(INVITE);
+    let (_, _, s) = forwarded(INVITE);
     let m = parse(s.as_bytes()).unwrap();
     let rr: Vec<String> = m.record_routes().map(|r| r.to_string()).collect();
     assert_eq!(
         rr,
         vec!["<sip:192.0.2.10:5060;transport=udp;lr>".to_string()]
     );
+    // First among the headers after our Via.
+    assert!(
+        s.split("\r\n")
+            .nth(2)
+            .unwrap()
+            .starts_with("Record-Route: "),
+        "{s}"
+    );
     let message = INVITE.replace("INVITE", "MESSAGE");
-    let (_, s) = forwarded(&message);
+    let (_, _, s) = forwarded(&message);
     assert!(
         parse(s.as_bytes())
             .unwrap()
@@ -65,22 +75,20 @@ fn rfc3261_s16_6_step_4_dialog_creating_requests_are_record_routed() {
 
 #[test]
 fn rfc3261_s16_6_step_3_max_forwards_is_added_when_absent() {
-    let (_, s) = forwarded(&INVITE.replace("Max-Forwards: 10\r\n", ""));
+    let (_, _, s) = forwarded(&INVITE.replace("Max-Forwards: 10\r\n", ""));
     assert_eq!(parse(s.as_bytes()).unwrap().max_forwards(), Some(70));
 }
 
 #[test]
 fn rfc3261_s16_3_step_4_the_same_request_back_is_a_loop_a_spiral_is_not() {
-    let (_, once) = forwarded(INVITE);
+    let (_, _, once) = forwarded(INVITE);
     let back = parse(once.as_bytes()).unwrap();
-    let top = back.top_via().unwrap().to_string();
-    let e = forward(&back, &local(), &hop(), "u2", &top).unwrap_err();
+    let e = plan(&back, &local()).unwrap_err();
     assert_eq!((e.status, e.reason), (482, "Loop Detected"));
     // Retargeted (a spiral): forwarded again.
     let spiral = once.replace("INVITE sip:bob@b.example", "INVITE sip:bob@c.example");
     let m = parse(spiral.as_bytes()).unwrap();
-    let top = m.top_via().unwrap().to_string();
-    assert!(forward(&m, &local(), &hop(), "u3", &top).is_ok());
+    assert!(plan(&m, &local()).is_ok());
 }
 
 #[test]
@@ -89,12 +97,12 @@ fn rfc3261_s16_4_a_top_route_naming_us_is_removed() {
         "Max-Forwards: 10\r\n",
         "Max-Forwards: 10\r\nRoute: <sip:192.0.2.10;lr>, <sip:core.example;lr>\r\n",
     );
-    let (f, s) = forwarded(&text);
+    let (p, _, s) = forwarded(&text);
     let m = parse(s.as_bytes()).unwrap();
     let routes: Vec<String> = m.routes().map(|r| r.to_string()).collect();
     assert_eq!(routes, vec!["<sip:core.example;lr>".to_string()]);
-    assert_eq!(f.next_hop, "sip:core.example;lr");
-    assert!(!f.by_request_uri);
+    assert_eq!(p.next_hop, "sip:core.example;lr");
+    assert!(!p.by_request_uri);
     assert_eq!(m.request_uri().unwrap().to_string(), "sip:bob@b.example");
 }
 
@@ -108,11 +116,53 @@ fn rfc3261_s16_4_a_strict_router_before_us_is_fixed_up() {
             "Max-Forwards: 10\r\n",
             "Max-Forwards: 10\r\nRoute: <sip:bob@b.example>\r\n",
         );
-    let (f, s) = forwarded(&text);
+    let (p, _, s) = forwarded(&text);
     let m = parse(s.as_bytes()).unwrap();
     assert_eq!(m.request_uri().unwrap().to_string(), "sip:bob@b.example");
     assert!(m.routes().next().is_none());
-    assert!(f.by_request_uri);
+    assert!(p.by_request_uri);
+}
+
+/// The node decides with `plan` before it has a hop (and builds per
+/// candidate later): refusals (§16.3 steps 3 and 4, 416 for a non-SIP
+/// Request-URI) and the next hop (§16.4, §16.6 step 7).
+#[test]
+fn rfc3261_s16_3_the_plan_refuses_and_names_the_next_hop() {
+    let routed = INVITE.replace(
+        "Max-Forwards: 10\r\n",
+        "Max-Forwards: 10\r\nRoute: <sip:192.0.2.10;lr>, <sip:core.example;lr>\r\n",
+    );
+    let strict = INVITE
+        .replace("INVITE sip:bob@b.example", "INVITE sip:192.0.2.10:5060")
+        .replace(
+            "Max-Forwards: 10\r\n",
+            "Max-Forwards: 10\r\nRoute: <sip:bob@b.example>\r\n",
+        );
+    let no_hops = INVITE.replace("Max-Forwards: 10", "Max-Forwards: 0");
+    let tel = INVITE.replace("INVITE sip:bob@b.example", "INVITE tel:+15551234");
+    // A Route is a name-addr (§20.34): a display name may hold "<" and ">".
+    let named = INVITE.replace(
+        "Max-Forwards: 10\r\n",
+        "Max-Forwards: 10\r\nRoute: \"a<b>c\" <sip:core.example;lr>\r\n",
+    );
+    // the next hop and whether it is the Request-URI, or the refusal
+    type Want = Result<(&'static str, bool), u16>;
+    let cases: [(String, Want); 6] = [
+        (INVITE.to_string(), Ok(("sip:bob@b.example", true))),
+        (routed, Ok(("sip:core.example;lr", false))),
+        (named, Ok(("sip:core.example;lr", false))),
+        (strict, Ok(("sip:bob@b.example", true))),
+        (no_hops, Err(483)),
+        (tel, Err(416)),
+    ];
+    for (text, want) in cases {
+        let m = parse(text.as_bytes()).unwrap();
+        let got = plan(&m, &local())
+            .map(|p| (p.next_hop, p.by_request_uri))
+            .map_err(|r| r.status);
+        let want = want.map(|(hop, by_uri)| (hop.to_string(), by_uri));
+        assert_eq!(got, want, "{text}");
+    }
 }
 
 #[test]
@@ -121,13 +171,13 @@ fn rfc3261_s16_3_step_3_no_hops_left_is_483() {
         .replace("Max-Forwards: 10", "Max-Forwards: 0")
         .into_bytes();
     let m = parse(&bytes).unwrap();
-    let e = forward(&m, &local(), &hop(), "u", "x").unwrap_err();
+    let e = plan(&m, &local()).unwrap_err();
     assert_eq!(e.status, 483);
 }
 
 #[test]
 fn rfc3261_s16_7_step_3_responses_lose_our_via_and_keep_the_rest() {
-    let (_, s) = forwarded(INVITE);
+    let (_, _, s) = forwarded(INVITE);
     let req = parse(s.as_bytes()).unwrap();
     let vias: Vec<String> = req.vias().map(|v| v.to_string()).collect();
     let resp = format!(
@@ -146,7 +196,7 @@ fn rfc3261_s16_7_step_3_responses_lose_our_via_and_keep_the_rest() {
 
 #[test]
 fn rfc3261_s9_1_cancel_and_s17_1_1_3_ack_copy_the_invite() {
-    let (_, s) = forwarded(INVITE);
+    let (_, _, s) = forwarded(INVITE);
     let inv = parse(s.as_bytes()).unwrap();
     let cancel = cancel_for(&inv);
     let c = parse(&cancel).unwrap();
