@@ -572,6 +572,7 @@ impl Core {
                 Interest::Watch(a) | Interest::Unwatch(a) => self.is_federated(a),
                 Interest::Local(_) => false,
             });
+        let federated_changed = !federated.is_empty();
         for i in federated {
             let out = match i {
                 Interest::Watch(a) => self.federation.watch(&a),
@@ -579,6 +580,10 @@ impl Core {
                 Interest::Local(_) => None,
             };
             self.backend_queue.extend(out);
+        }
+        if federated_changed {
+            // An unwatch ends the dialog's count at once, not at its 2xx.
+            self.count_backend();
         }
         let Some(c) = &mut self.cloud else {
             return;

@@ -163,8 +163,13 @@ impl Core {
             // Boxed: sending may fail at once and ask for another.
             Box::pin(self.backend_send(o)).await;
         }
-        metrics::gauge!(telemetry::names::BACKEND_SUBSCRIPTIONS).set(self.federation.len() as f64);
+        self.count_backend();
         self.schedule_federation();
+    }
+
+    /// The back-end dialogs held, for the gauge.
+    pub(super) fn count_backend(&self) {
+        metrics::gauge!(telemetry::names::BACKEND_SUBSCRIPTIONS).set(self.federation.len() as f64);
     }
 
     pub(super) fn schedule_federation(&mut self) {
