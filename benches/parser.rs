@@ -9,11 +9,13 @@
 //! Run: `cargo bench --bench parser`. Criterion measures each parser; the
 //! summary at the end interleaves the parsers in rounds and prints
 //! messages/s, MB/s and the ratio, plus the messages rsip fails to parse.
-//! rsip is measured twice: parsing only (its headers stay untyped strings,
-//! so it does less work than we do) and parsing plus typing every header
-//! rsip can type among those we type (the same work). Ratios are computed
-//! on the messages both parsers accept: a parser that fails early on a
-//! message would otherwise look faster.
+//! Both parsers are measured twice. Reading: ours frames the message,
+//! recognises every header name and types the Request-URI, values typed on
+//! first use (`parse_lazy`, what the server does first); rsip parses into
+//! headers holding untyped strings. Checking: ours types and checks every
+//! typed header (`parse`); rsip parses and types every header it can among
+//! those we type. Ratios are computed on the messages both parsers accept:
+//! a parser that fails early on a message would otherwise look faster.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -76,14 +78,22 @@ fn corpora() -> Vec<Corpus> {
     ]
 }
 
+/// What the server does with every message first: read it, header values
+/// typed when used (`parse_lazy`, RFC 3261 §16.3 step 1).
 fn ours(m: &[u8]) -> bool {
-    match presencecloud::sip::parse(m) {
-        Ok(msg) => {
-            black_box(&msg);
-            true
-        }
-        Err(_) => false,
-    }
+    accepted(presencecloud::sip::parse_lazy(m))
+}
+
+/// Read and every typed header checked against its grammar (`parse`): what
+/// a message the server handles itself costs in all.
+fn ours_checked(m: &[u8]) -> bool {
+    accepted(presencecloud::sip::parse(m))
+}
+
+fn accepted(
+    parsed: Result<presencecloud::sip::Message<'_>, presencecloud::sip::ParseError>,
+) -> bool {
+    parsed.map(black_box).is_ok()
 }
 
 fn rsip_parse(m: &[u8]) -> bool {
@@ -133,11 +143,17 @@ fn rsip_typed(m: &[u8]) -> bool {
 
 type Parser = (&'static str, fn(&[u8]) -> bool);
 
-const PARSERS: [Parser; 3] = [
+const PARSERS: [Parser; 4] = [
     ("presencecloud", ours),
+    ("pc+checked", ours_checked),
     ("rsip", rsip_parse),
     ("rsip+typed", rsip_typed),
 ];
+
+/// The ratios reported, as (ours, theirs) indices into PARSERS: reading
+/// against rsip's parse (both leave values untyped), checking everything
+/// against rsip's parse plus typing.
+const RATIOS: [(usize, usize); 2] = [(0, 2), (1, 3)];
 
 fn bench(c: &mut Criterion) {
     for corpus in corpora() {
@@ -164,14 +180,14 @@ fn summary() {
     println!();
     println!("parser throughput, interleaved {rounds} rounds x {slice:?} per parser");
     println!(
-        "{:<14} {:<14} {:>14} {:>10} {:>16}",
-        "corpus", "parser", "messages/s", "MB/s", "ours / this"
+        "{:<14} {:<14} {:>14} {:>10}",
+        "corpus", "parser", "messages/s", "MB/s"
     );
     for mut corpus in corpora() {
         let all = corpus.messages.clone();
         corpus
             .messages
-            .retain(|(_, m)| ours(m) && rsip_parse(m) && rsip_typed(m));
+            .retain(|(_, m)| ours_checked(m) && rsip_parse(m) && rsip_typed(m));
         let mut totals = [(0u64, Duration::ZERO); PARSERS.len()];
         for _ in 0..rounds {
             for (k, (_, f)) in PARSERS.iter().enumerate() {
@@ -192,17 +208,25 @@ fn summary() {
         let rate = |k: usize| totals[k].0 as f64 / totals[k].1.as_secs_f64();
         for (k, (name, _)) in PARSERS.iter().enumerate() {
             println!(
-                "{:<14} {:<14} {:>14.0} {:>10.1} {:>15.2}x",
+                "{:<14} {:<14} {:>14.0} {:>10.1}",
                 corpus.name,
                 name,
                 rate(k) * n,
                 rate(k) * bytes / 1e6,
-                rate(0) / rate(k)
+            );
+        }
+        for (a, b) in RATIOS {
+            println!(
+                "{:<14} {} / {}: {:.2}x",
+                corpus.name,
+                PARSERS[a].0,
+                PARSERS[b].0,
+                rate(a) / rate(b)
             );
         }
         let ours_fail: Vec<&str> = all
             .iter()
-            .filter(|(_, m)| !ours(m))
+            .filter(|(_, m)| !ours_checked(m))
             .map(|(n, _)| n.as_str())
             .collect();
         let rsip_fail: Vec<&str> = all
@@ -226,7 +250,8 @@ fn summary() {
         );
     }
     println!("target: presencecloud >= 5x rsip on the realistic corpus");
-    println!("(rsip parses headers into untyped strings; rsip+typed also types them, as we do)");
+    println!("(presencecloud and rsip leave header values untyped, typed when used;");
+    println!(" pc+checked types and checks every typed header, rsip+typed types what rsip can)");
 }
 
 criterion_group! {
@@ -244,7 +269,8 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         for corpus in corpora() {
             for (name, m) in &corpus.messages {
-                assert!(ours(m), "presencecloud fails on {name}");
+                assert!(ours_checked(m), "presencecloud fails on {name}");
+                assert!(ours(m), "presencecloud cannot read {name}");
             }
         }
         println!("parser bench: corpus parses");

@@ -1070,13 +1070,26 @@ impl Core {
             Event::Message => {}
         }
         let bytes = &inbound.bytes;
-        let msg = match sip::parse_with(bytes, &self.limits) {
+        let msg = match sip::parse_lazy_with(bytes, &self.limits) {
             Ok(m) => m,
             Err(e) => {
                 self.reject_unparsable(&inbound, &e).await;
                 return;
             }
         };
+        // A request forwarded and a response are held to what is read of
+        // them (RFC 3261 §16.3 step 1); a request served here to all of it.
+        let reads: &[sip::HeaderName] = if !msg.is_request() {
+            &crate::proxy::RESPONSE_READS
+        } else if !self.draining && self.is_for_forwarding(&msg) {
+            &crate::proxy::REQUEST_READS
+        } else {
+            &sip::HeaderName::ALL
+        };
+        if let Err(e) = msg.check_for(reads) {
+            self.reject_unparsable(&inbound, &e).await;
+            return;
+        }
         if msg.is_request() {
             self.on_request(&inbound, &msg).await;
         } else {
@@ -1391,6 +1404,13 @@ impl Core {
     /// A response to one of our NOTIFYs.
     async fn on_response(&mut self, inbound: &Inbound, msg: &Message<'_>) {
         if self.on_leg_response(msg).await {
+            return;
+        }
+        // A response to a request of ours is read in full (§18.1.2: one
+        // that does not parse is dropped).
+        if let Err(e) = msg.check() {
+            self.bad_input
+                .warn(inbound.source, inbound.transport().as_str(), &e.to_string());
             return;
         }
         let now = self.now();

@@ -20,7 +20,7 @@ use core::net::SocketAddr;
 use std::hash::{Hash, Hasher};
 use std::io::Write as _;
 
-use crate::sip::header::{Header, NameAddr, Via};
+use crate::sip::header::{Header, HeaderName, NameAddr, Via};
 use crate::sip::uri::{SIP_PORT, SIPS_PORT, SipUri, host_port};
 use crate::sip::{Message, Method, Uri};
 
@@ -65,6 +65,30 @@ pub struct Refusal {
     pub reason: &'static str,
 }
 
+/// The header fields a request must hold well-formed to be forwarded: what
+/// its server transaction, the request validation and the forwarding read
+/// (RFC 3261 §16.3 step 1; everything else goes on unchanged).
+pub const REQUEST_READS: [HeaderName; 8] = [
+    HeaderName::Via,
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+    HeaderName::MaxForwards,
+    HeaderName::Route,
+    HeaderName::ProxyRequire,
+];
+
+/// The header fields a response must hold well-formed to be matched to its
+/// client transaction and relayed (§17.1.3, §16.7).
+pub const RESPONSE_READS: [HeaderName; 5] = [
+    HeaderName::Via,
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+];
+
 /// The branch prefix of our Via values: the magic cookie (§8.1.1.7), our
 /// mark and the loop hash.
 const MARK: &str = "z9hG4bK-pc";
@@ -100,7 +124,7 @@ pub fn loop_hash(req: &Message<'_>) -> String {
     req.to().and_then(|t| t.tag()).hash(&mut h);
     req.call_id().hash(&mut h);
     req.cseq().map(|c| c.seq).hash(&mut h);
-    for hdr in &req.headers {
+    for hdr in req.fields() {
         if hdr.is("Proxy-Require") || hdr.is("Proxy-Authorization") {
             let mut v = Vec::new();
             hdr.write_to(&mut v);
@@ -236,8 +260,17 @@ pub fn build(
     let mut wrote_top_via = false;
     let mut wrote_routes = false;
     let mut max_forwards = false;
-    for h in &req.headers {
-        match h {
+    for f in req.fields() {
+        // What the proxy does not act on goes on as received (§16.3 step 1).
+        let acted_on = matches!(
+            f.name(),
+            Some(HeaderName::Via | HeaderName::MaxForwards | HeaderName::Route)
+        );
+        if !acted_on {
+            f.write_to(&mut out);
+            continue;
+        }
+        match f.header() {
             Header::Via(vias) if !wrote_top_via => {
                 wrote_top_via = true;
                 let _ = write!(out, "Via: {top_via}");
@@ -256,7 +289,7 @@ pub fn build(
                 }
                 wrote_routes = true;
             }
-            _ => h.write_to(&mut out),
+            _ => f.write_to(&mut out),
         }
     }
     if !max_forwards {
@@ -281,16 +314,20 @@ pub fn relay_response(resp: &Message<'_>, local: &Local) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(512 + resp.body.len());
     let _ = write!(out, "SIP/2.0 {code} {reason}\r\n");
     let mut dropped = false;
-    for h in &resp.headers {
-        match h {
-            Header::Via(vias) if !dropped => {
+    for f in resp.fields() {
+        if f.name() != Some(HeaderName::Via) || dropped {
+            f.write_to(&mut out);
+            continue;
+        }
+        match f.header() {
+            Header::Via(vias) => {
                 dropped = true;
                 if vias.len() > 1 {
                     let rest: Vec<String> = vias.iter().skip(1).map(|v| v.to_string()).collect();
                     let _ = write!(out, "Via: {}\r\n", rest.join(", "));
                 }
             }
-            _ => h.write_to(&mut out),
+            _ => f.write_to(&mut out),
         }
     }
     out.extend_from_slice(b"\r\n");
@@ -321,18 +358,22 @@ fn end_to_end_of(invite: &Message<'_>, method: &str, to: Option<String>) -> Vec<
     if let Some(v) = invite.vias().next() {
         let _ = std::io::Write::write_fmt(&mut out, format_args!("Via: {v}\r\n"));
     }
-    for h in &invite.headers {
-        match h {
-            Header::Route(_) | Header::From(_) | Header::CallId(_) | Header::MaxForwards(_) => {
-                h.write_to(&mut out)
+    for f in invite.fields() {
+        let Some(name) = f.name() else { continue };
+        match name {
+            HeaderName::Route | HeaderName::From | HeaderName::CallId | HeaderName::MaxForwards => {
+                f.write_to(&mut out)
             }
-            Header::To(_) => match &to {
+            HeaderName::To => match &to {
                 Some(t) => {
                     let _ = std::io::Write::write_fmt(&mut out, format_args!("To: {t}\r\n"));
                 }
-                None => h.write_to(&mut out),
+                None => f.write_to(&mut out),
             },
-            Header::CSeq(c) => {
+            HeaderName::CSeq => {
+                let Header::CSeq(c) = f.header() else {
+                    continue;
+                };
                 let _ = std::io::Write::write_fmt(
                     &mut out,
                     format_args!("CSeq: {} {method}\r\n", c.seq),

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod error;
+pub mod field;
 pub mod header;
 pub mod message;
 pub mod method;
@@ -26,9 +27,12 @@ pub mod syntax;
 pub mod uri;
 
 pub use error::{Disposition, ErrorKind, ParseError};
+pub use field::{Field, FieldText};
 pub use header::{Header, HeaderName};
 pub use message::{Message, StartLine};
 pub use method::Method;
 pub use params::Param;
-pub use parser::{Limits, frame, parse, parse_header, parse_with, skip_keepalive};
+pub use parser::{
+    Limits, frame, parse, parse_header, parse_lazy, parse_lazy_with, parse_with, skip_keepalive,
+};
 pub use uri::{Host, HostKind, SipUri, TelUri, Uri};

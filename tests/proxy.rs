@@ -314,3 +314,48 @@ fn rfc3261_s16_10_a_cancel_mid_call_ends_the_invite_with_487() {
     // the proxy's client transaction sent for the 487.
     assert_eq!(seen, vec!["INVITE", "CANCEL", "ACK"]);
 }
+
+/// RFC 3261 §16.3 step 1: a proxy checks what it acts on, and "any other
+/// components, well-formed or not, SHOULD be ignored and remain unchanged
+/// when the message is forwarded". A MESSAGE with a malformed Contact and
+/// Accept reaches the core with both lines as sent; a SUBSCRIBE served
+/// here, which reads its Contact, is a 400 naming it.
+#[test]
+fn rfc3261_s16_3_malformed_fields_a_proxy_does_not_read_go_on_unchanged() {
+    let core = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let core_uri = format!("sip:{}", core.local_addr().unwrap());
+    let node = support::Node::start(
+        "proxy-malformed",
+        CONFIG,
+        &["--domain", "example.com", "--core", &core_uri],
+    );
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = sock.local_addr().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let odd = "Contact: <sip:alice@\r\nAccept: pidf\r\n";
+    let message = format!(
+        "MESSAGE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKodd1\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=o1\r\nTo: <sip:bob@example.com>\r\nCall-ID: odd1@test\r\nCSeq: 1 MESSAGE\r\n{odd}Content-Length: 0\r\n\r\n"
+    );
+    sock.send_to(message.as_bytes(), node.udp).unwrap();
+    core.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let Ok((n, _)) = core.recv_from(&mut buf) else {
+        sock.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let answer = sock
+            .recv(&mut buf)
+            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+        panic!("the MESSAGE did not reach the core; the node answered {answer:?}");
+    };
+    let forwarded = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(forwarded.starts_with("MESSAGE sip:bob@example.com SIP/2.0\r\n"));
+    assert!(forwarded.contains(&format!("\r\n{odd}")), "{forwarded}");
+    let subscribe = format!(
+        "SUBSCRIBE sip:carol@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKodd2\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=o2\r\nTo: <sip:carol@example.com>\r\nCall-ID: odd2@test\r\nCSeq: 1 SUBSCRIBE\r\nEvent: presence\r\n{odd}Content-Length: 0\r\n\r\n"
+    );
+    let r = final_response(&sock, node.udp, &subscribe);
+    let m = presencecloud::sip::parse(&r).unwrap();
+    assert_eq!(m.status(), Some(400));
+    let text = String::from_utf8_lossy(&r);
+    assert!(text.lines().next().unwrap().contains("Contact"), "{text}");
+}

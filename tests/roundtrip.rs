@@ -16,7 +16,7 @@
 //! Content-Length or running to the end of the datagram. Every message it
 //! makes is valid, so a message that fails to parse is a failure too.
 
-use presencecloud::sip::{Header, Message, parse};
+use presencecloud::sip::{Message, parse};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -1017,12 +1017,9 @@ fn unknown_headers_print_byte_identical() {
     check(|g| {
         let m = parsed(g.text.as_bytes(), "generated message")?;
         let kept: Vec<&str> = m
-            .headers
-            .iter()
-            .filter_map(|h| match h {
-                Header::Other(raw) => raw.line,
-                _ => None,
-            })
+            .fields()
+            .filter(|f| f.name().is_none())
+            .filter_map(|f| f.raw().line)
             .collect();
         prop_assert_eq!(&kept, &g.raw_lines);
         let printed = m.print();
@@ -1049,10 +1046,10 @@ fn unknown_headers_print_byte_identical() {
 fn printer_writes_typed_headers_under_canonical_names() {
     check(|g| {
         let m = parsed(g.text.as_bytes(), "generated message")?;
-        for h in &m.headers {
+        for h in m.fields() {
             let Some(name) = h.name() else { continue };
             let mut out = Vec::new();
-            h.write_to(&mut out);
+            h.header().write_to(&mut out);
             let line = lossy(&out);
             let prefix = format!("{}: ", name.as_str());
             let one_line = line

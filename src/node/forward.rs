@@ -451,7 +451,7 @@ impl Core {
     ) {
         let now = self.now();
         let original = retry.original.clone();
-        let Ok(msg) = crate::sip::parse(&original) else {
+        let Ok(msg) = crate::sip::parse_lazy(&original) else {
             return;
         };
         let transport: &'static str = match to.transport {
@@ -573,7 +573,7 @@ impl Core {
     ) {
         tracing::info!(status, why, "request not forwarded");
         let Some(k) = server else { return };
-        let Ok(msg) = crate::sip::parse(&retry.original) else {
+        let Ok(msg) = crate::sip::parse_lazy(&retry.original) else {
             return;
         };
         let tag = self.new_tag();
@@ -653,7 +653,7 @@ impl Core {
                     Some(InviteClientEvent::Provisional(100)) => Upstream::Nothing,
                     Some(InviteClientEvent::Failure(s)) => {
                         // §17.1.1.3: the transaction acknowledges a failure.
-                        if let Ok(inv) = crate::sip::parse(&leg.forwarded) {
+                        if let Ok(inv) = crate::sip::parse_lazy(&leg.forwarded) {
                             let ack = proxy::ack_for(&inv, msg);
                             if let LegTx::Invite(t) = &mut leg.tx {
                                 t.acknowledge(ack.clone());
@@ -730,7 +730,7 @@ impl Core {
                 Box::pin(self.send_leg(server, retry, *next, others.to_vec())).await;
             }
             (Some(retry), None) => {
-                let invite = crate::sip::parse(&retry.original)
+                let invite = crate::sip::parse_lazy(&retry.original)
                     .ok()
                     .and_then(|m| m.method())
                     == Some(Method::Invite);
@@ -908,7 +908,7 @@ impl Core {
             return;
         };
         leg.cancel_pending = false;
-        let Ok(inv) = crate::sip::parse(&leg.forwarded) else {
+        let Ok(inv) = crate::sip::parse_lazy(&leg.forwarded) else {
             return;
         };
         let bytes = proxy::cancel_for(&inv);

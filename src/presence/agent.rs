@@ -719,7 +719,7 @@ impl Agent {
         } else {
             (PIDF, "pidf+xml")
         };
-        let has_accept = req.headers.iter().any(|h| h.is("Accept"));
+        let has_accept = req.fields().any(|f| f.is("Accept"));
         if has_accept && !req.accept().any(|a| a.admits("application", subtype)) {
             return Err(Answer::new(406, "Not Acceptable").with("Accept", body_type));
         }

@@ -2,12 +2,15 @@
 //! and the IANA registry), the typed values a presence proxy acts on, and
 //! the raw form kept for every other header.
 //!
-//! Typed values are parsed when the message is parsed, so a malformed Via
-//! or CSeq is a 400 at the door rather than a surprise deep in a state
-//! machine. Comma lists of small values (Allow, Supported, Accept, ...)
-//! are checked then too, but kept as text and read when asked
-//! ([`List`]). Headers we do not type keep their bytes and are printed back
-//! unchanged.
+//! A message read from the wire types a value when it is first asked for
+//! ([`Field`]); [`Message::check_for`] makes a malformed Via or CSeq a 400
+//! at the door rather than a surprise deep in a state machine. Comma lists
+//! of small values (Allow, Supported, Accept, ...) are checked when typed
+//! but kept as text, their items read when asked ([`List`]). Headers we do
+//! not type keep their bytes and are printed back unchanged.
+//!
+//! [`Field`]: super::field::Field
+//! [`Message::check_for`]: super::Message::check_for
 
 pub mod auth;
 pub mod event;
@@ -393,7 +396,7 @@ fn u32_value<'a>(i: &'a str, what: &'static str) -> Result<u32, SynErr<'a>> {
 }
 
 #[inline]
-fn parse_typed(name: HeaderName, v: &str) -> Result<Header<'_>, SynErr<'_>> {
+pub(crate) fn parse_typed(name: HeaderName, v: &str) -> Result<Header<'_>, SynErr<'_>> {
     use HeaderName as N;
     Ok(match name {
         N::Via => Header::Via(all(v, comma_list(via::via_parm))?),

@@ -1,10 +1,16 @@
 //! The message model: a start line, header fields in order, and a body, all
-//! borrowing the buffer the message was parsed from (RFC 3261 §7).
+//! borrowing the buffer the message was parsed from (RFC 3261 §7); the
+//! accessors that find a header by name, typing its value on first use;
+//! the checks that hold those values to their grammar.
 
+use super::error::{ErrorKind, ParseError};
+use super::field::{Field, FieldText};
 use super::header::{
-    CSeq, Challenge, Contact, Credentials, Event, EventType, Header, MediaType, NameAddr,
-    RawHeader, SubscriptionState, Via,
+    CSeq, Challenge, Contact, Credentials, Event, EventType, Header, HeaderName, MediaType,
+    NameAddr, RawHeader, SubscriptionState, Via,
 };
+use std::sync::OnceLock;
+
 use super::method::Method;
 use super::uri::Uri;
 
@@ -18,19 +24,38 @@ pub enum StartLine<'a> {
     Response { code: u16, reason: &'a str },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Message<'a> {
     pub start: StartLine<'a>,
     /// Header fields in the order received.
-    pub headers: Vec<Header<'a>>,
+    headers: Vec<FieldText<'a>>,
+    /// Their typed values, in the same order, read when the first value is
+    /// asked for.
+    typed: OnceLock<Box<[Header<'a>]>>,
     pub body: &'a [u8],
 }
+
+/// Two messages are equal when their start lines, headers and bodies are:
+/// a value read lazily equals the same value typed at once.
+impl PartialEq for Message<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.start == other.start
+            && self.body == other.body
+            && self.headers.len() == other.headers.len()
+            && self
+                .fields()
+                .zip(other.fields())
+                .all(|(a, b)| a.header() == b.header())
+    }
+}
+
+impl Eq for Message<'_> {}
 
 macro_rules! single {
     ($(#[$doc:meta])* $fn:ident, $variant:ident, $ty:ty) => {
         $(#[$doc])*
         pub fn $fn(&self) -> Option<$ty> {
-            self.headers.iter().find_map(|h| match h {
+            self.typed(HeaderName::$variant).find_map(|h| match h {
                 Header::$variant(v) => Some(v),
                 _ => None,
             })
@@ -42,7 +67,7 @@ macro_rules! single_copy {
     ($(#[$doc:meta])* $fn:ident, $variant:ident, $ty:ty) => {
         $(#[$doc])*
         pub fn $fn(&self) -> Option<$ty> {
-            self.headers.iter().find_map(|h| match h {
+            self.typed(HeaderName::$variant).find_map(|h| match h {
                 Header::$variant(v) => Some(*v),
                 _ => None,
             })
@@ -58,8 +83,7 @@ macro_rules! list {
     ($(#[$doc:meta])* $fn:ident, $variant:ident, $ty:ty) => {
         $(#[$doc])*
         pub fn $fn(&self) -> impl Iterator<Item = $ty> + '_ {
-            self.headers
-                .iter()
+            self.typed(HeaderName::$variant)
                 .filter_map(|h| match h {
                     Header::$variant(v) => Some(v.iter()),
                     _ => None,
@@ -70,6 +94,27 @@ macro_rules! list {
 }
 
 impl<'a> Message<'a> {
+    pub(crate) fn new(start: StartLine<'a>, headers: Vec<FieldText<'a>>, body: &'a [u8]) -> Self {
+        Message {
+            start,
+            headers,
+            typed: OnceLock::new(),
+            body,
+        }
+    }
+
+    /// The header fields in the order received (their values are read on
+    /// the first call).
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = Field<'_, 'a>> + Clone {
+        let typed = self
+            .typed
+            .get_or_init(|| self.headers.iter().map(FieldText::typed).collect());
+        self.headers
+            .iter()
+            .zip(typed.iter())
+            .map(|(text, header)| Field::new(text, header))
+    }
+
     pub fn is_request(&self) -> bool {
         matches!(self.start, StartLine::Request { .. })
     }
@@ -108,14 +153,14 @@ impl<'a> Message<'a> {
     list!(accept, Accept, MediaType<'a>);
     list!(allow, Allow, Method<'a>);
     pub fn from(&self) -> Option<&NameAddr<'a>> {
-        self.headers.iter().find_map(|h| match h {
+        self.typed(HeaderName::From).find_map(|h| match h {
             Header::From(v) => Some(&**v),
             _ => None,
         })
     }
 
     pub fn to(&self) -> Option<&NameAddr<'a>> {
-        self.headers.iter().find_map(|h| match h {
+        self.typed(HeaderName::To).find_map(|h| match h {
             Header::To(v) => Some(&**v),
             _ => None,
         })
@@ -147,8 +192,7 @@ impl<'a> Message<'a> {
 
     /// Contact values; `Contact: *` yields none (see [`Message::contact_star`]).
     pub fn contacts(&self) -> impl Iterator<Item = &NameAddr<'a>> {
-        self.headers
-            .iter()
+        self.typed(HeaderName::Contact)
             .filter_map(|h| match h {
                 Header::Contact(Contact::List(l)) => Some(l.iter()),
                 _ => None,
@@ -157,16 +201,60 @@ impl<'a> Message<'a> {
     }
 
     pub fn contact_star(&self) -> bool {
-        self.headers
-            .iter()
+        self.typed(HeaderName::Contact)
             .any(|h| matches!(h, Header::Contact(Contact::Star)))
     }
 
     /// Headers we keep raw, by full name (compact forms match too).
     pub fn raw(&self, full_name: &'a str) -> impl Iterator<Item = &RawHeader<'a>> + '_ {
-        self.headers.iter().filter_map(move |h| match h {
-            Header::Other(r) if super::header::name_matches(r.name, full_name) => Some(r),
-            _ => None,
-        })
+        self.headers
+            .iter()
+            .filter(|f| f.name.is_none())
+            .map(|f| &f.raw)
+            .filter(move |r| super::header::name_matches(r.name, full_name))
+    }
+
+    /// The headers called `name`, their values typed (read now if they were
+    /// not yet; a malformed one is the raw header it is).
+    fn typed(&self, name: HeaderName) -> impl Iterator<Item = &Header<'a>> {
+        self.fields()
+            .filter(move |f| f.name() == Some(name))
+            .map(|f| f.header())
+    }
+
+    /// Holds the values of the headers called `names` to their grammar:
+    /// the first that does not match is the error (a 400 naming it), and
+    /// with CSeq, its method must be the request's (RFC 3261 §8.2.2,
+    /// §12.2.1.1). What a handler does not read need not be well-formed
+    /// (RFC 3261 §16.3 step 1).
+    pub fn check_for(&self, names: &[HeaderName]) -> Result<(), ParseError> {
+        let err = |kind| ParseError {
+            kind,
+            response: !self.is_request(),
+        };
+        let bit = |n: HeaderName| 1u32 << (n as u32);
+        let wanted = names.iter().fold(0, |m, &n| m | bit(n));
+        for f in self.fields() {
+            if f.name().is_some_and(|n| wanted & bit(n) != 0) {
+                f.check().map_err(err)?;
+            }
+        }
+        if let (StartLine::Request { method, .. }, true, Some(cseq)) = (
+            &self.start,
+            wanted & bit(HeaderName::CSeq) != 0,
+            self.cseq(),
+        ) {
+            if cseq.method != *method {
+                return Err(err(ErrorKind::MethodMismatch {
+                    unknown_method: method.is_extension(),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Message::check_for`] every typed header.
+    pub fn check(&self) -> Result<(), ParseError> {
+        self.check_for(&HeaderName::ALL)
     }
 }

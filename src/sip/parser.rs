@@ -9,7 +9,8 @@
 //! without bound.
 
 use super::error::{ErrorKind, ParseError};
-use super::header::{Header, HeaderName};
+use super::field::FieldText;
+use super::header::{Header, HeaderName, RawHeader};
 use super::message::{Message, StartLine};
 use super::method::Method;
 use super::syntax::{class, is_wsp};
@@ -37,12 +38,31 @@ impl Default for Limits {
 }
 
 /// Parses one message from a datagram (or a buffer [`frame`] delimited),
-/// with the default limits.
+/// with the default limits, every typed header checked against its grammar.
 pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
     parse_with(buf, &Limits::default())
 }
 
+/// [`parse`] with the given limits.
 pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, ParseError> {
+    let msg = parse_lazy_with(buf, limits)?;
+    msg.check()?;
+    Ok(msg)
+}
+
+/// Reads one message with the default limits, typing header values when
+/// they are first used (see [`parse_lazy_with`]).
+pub fn parse_lazy(buf: &[u8]) -> Result<Message<'_>, ParseError> {
+    parse_lazy_with(buf, &Limits::default())
+}
+
+/// Reads one message: the start line (Request-URI included), the header
+/// fields by name, the body by Content-Length, the limits and the
+/// message-level rules that need no header value (mandatory headers,
+/// single-valued headers, RFC 3261 §7, §8.1.1, §18.3). Typed values are
+/// read on first use; [`Message::check_for`] checks the ones a handler
+/// needs (RFC 3261 §16.3 step 1), [`Message::check`] all of them.
+pub fn parse_lazy_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, ParseError> {
     let response = is_response(buf);
     let err = |kind| ParseError { kind, response };
     if buf.len() > limits.max_message {
@@ -61,6 +81,7 @@ pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Par
     let mut headers = Vec::with_capacity(16);
     let mut pos = line_end + 2;
     let mut seen: u32 = 0;
+    let mut content_length = None;
     loop {
         match buf.get(pos..pos + 2) {
             Some(b"\r\n") => break,
@@ -72,22 +93,21 @@ pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Par
         }
         let end = field_end(&buf[pos..], limits.max_header_len).map_err(err)?;
         let line = text.get(pos..pos + end).ok_or(err(ErrorKind::NotUtf8))?;
-        let header = parse_field(line).map_err(err)?;
-        if let Some(name) = header.name() {
+        let (field, length) = read_field(line).map_err(err)?;
+        if let Some(name) = field.name {
             let bit = 1u32 << (name as u32);
             if name.is_single() && seen & bit != 0 {
                 return Err(err(ErrorKind::Duplicate(name.as_str())));
             }
             seen |= bit;
         }
-        headers.push(header);
+        if let Some(n) = length {
+            content_length = Some(n as usize);
+        }
+        headers.push(field);
         pos += end + 2;
     }
     let rest = &buf[pos + 2..];
-    let content_length = headers.iter().find_map(|h| match h {
-        Header::ContentLength(n) => Some(*n as usize),
-        _ => None,
-    });
     // RFC 3261 §18.3: octets beyond Content-Length in a datagram are
     // ignored; without Content-Length the body runs to the datagram's end.
     let body = match content_length {
@@ -100,13 +120,8 @@ pub fn parse_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, Par
         Some(n) => &rest[..n],
         None => rest,
     };
-    let msg = Message {
-        start,
-        headers,
-        body,
-    };
-    check_message(&msg, seen).map_err(err)?;
-    Ok(msg)
+    check_mandatory(seen).map_err(err)?;
+    Ok(Message::new(start, headers, body))
 }
 
 /// Where the first empty line starts (the CRLF CRLF that ends the head).
@@ -164,8 +179,15 @@ pub fn parse_header(line: &str) -> Result<Header<'_>, ErrorKind> {
     parse_field(line)
 }
 
-#[inline]
 fn parse_field(line: &str) -> Result<Header<'_>, ErrorKind> {
+    let (name, value) = split_field(line)?;
+    Header::parse(name, value, line)
+}
+
+/// `field-name HCOLON field-value`: the name and the value without the
+/// whitespace around it.
+#[inline]
+fn split_field(line: &str) -> Result<(&str, &str), ErrorKind> {
     let b = line.as_bytes();
     let n = class::span(b, class::TOKEN);
     if n == 0 {
@@ -178,7 +200,28 @@ fn parse_field(line: &str) -> Result<Header<'_>, ErrorKind> {
     if b.get(k) != Some(&b':') {
         return Err(ErrorKind::HeaderLine("\":\" after header name"));
     }
-    Header::parse(&line[..n], trim_lws(&line[k + 1..]), line)
+    Ok((&line[..n], trim_lws(&line[k + 1..])))
+}
+
+/// One field of a message being read: its name recognised, its value kept
+/// to be typed on use. Content-Length, which frames the body, is read now.
+#[inline]
+fn read_field(line: &str) -> Result<(FieldText<'_>, Option<u32>), ErrorKind> {
+    let (name, value) = split_field(line)?;
+    let typed = HeaderName::from_name(name);
+    let length = match typed {
+        Some(HeaderName::ContentLength) => match Header::parse(name, value, line)? {
+            Header::ContentLength(n) => Some(n),
+            _ => None,
+        },
+        _ => None,
+    };
+    let raw = RawHeader {
+        name,
+        value,
+        line: Some(line),
+    };
+    Ok((FieldText { raw, name: typed }, length))
 }
 
 /// Strips leading and trailing whitespace, folded line breaks included.
@@ -270,11 +313,9 @@ fn parse_start_line(line: &str, response: bool) -> Result<StartLine<'_>, ErrorKi
     Ok(StartLine::Request { method, uri })
 }
 
-/// Message-level rules once every header parsed.
-fn check_message(msg: &Message<'_>, seen: u32) -> Result<(), ErrorKind> {
-    let has = |n: HeaderName| seen & (1u32 << (n as u32)) != 0;
-    // RFC 3261 §8.1.1: To, From, CSeq, Call-ID and Via are mandatory (Max-
-    // Forwards too, but RFC 2543 peers omit it: RFC 4475 §3.4.1).
+/// RFC 3261 §8.1.1: To, From, CSeq, Call-ID and Via are mandatory (Max-
+/// Forwards too, but RFC 2543 peers omit it: RFC 4475 §3.4.1).
+fn check_mandatory(seen: u32) -> Result<(), ErrorKind> {
     for name in [
         HeaderName::To,
         HeaderName::From,
@@ -282,16 +323,8 @@ fn check_message(msg: &Message<'_>, seen: u32) -> Result<(), ErrorKind> {
         HeaderName::CSeq,
         HeaderName::Via,
     ] {
-        if !has(name) {
+        if seen & (1u32 << (name as u32)) == 0 {
             return Err(ErrorKind::Missing(name.as_str()));
-        }
-    }
-    if let (StartLine::Request { method, .. }, Some(cseq)) = (&msg.start, msg.cseq()) {
-        // RFC 3261 §8.2.2 / §12.2.1.1: CSeq carries the request's method.
-        if cseq.method != *method {
-            return Err(ErrorKind::MethodMismatch {
-                unknown_method: method.is_extension(),
-            });
         }
     }
     Ok(())

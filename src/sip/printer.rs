@@ -7,7 +7,8 @@
 
 use std::io::Write;
 
-use super::header::{Header, TypedValue};
+use super::field::Field;
+use super::header::{Header, RawHeader, TypedValue};
 use super::message::{Message, StartLine};
 
 impl Message<'_> {
@@ -21,8 +22,8 @@ impl Message<'_> {
                 let _ = write!(out, "SIP/2.0 {code} {reason}\r\n");
             }
         }
-        for h in &self.headers {
-            h.write_to(out);
+        for f in self.fields() {
+            f.header().write_to(out);
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(self.body);
@@ -54,6 +55,23 @@ impl Header<'_> {
                 let _ = write!(out, "{}: {}\r\n", name, TypedValue(self));
             }
             (None, _) => {}
+        }
+    }
+}
+
+impl Field<'_, '_> {
+    /// Appends the field as received (`Name: value\r\n`): its own bytes
+    /// when it was read from the wire, typed or not, so that what a proxy
+    /// does not act on is forwarded unchanged (RFC 3261 §16.3 step 1).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match self.raw() {
+            RawHeader {
+                line: Some(line), ..
+            } => {
+                out.extend_from_slice(line.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            _ => self.header().write_to(out),
         }
     }
 }

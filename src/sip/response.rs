@@ -11,7 +11,7 @@
 use core::net::SocketAddr;
 use std::fmt::Write as _;
 
-use super::header::{Header, TypedValue, Via, expand_compact};
+use super::header::{Header, HeaderName, RawHeader, TypedValue, Via, expand_compact};
 use super::message::Message;
 use super::syntax::is_token_char;
 
@@ -79,7 +79,16 @@ pub fn build(req: &Message<'_>, top_via: Option<&str>, reply: &Reply<'_>) -> Vec
     let mut out = String::with_capacity(512);
     let _ = write!(out, "SIP/2.0 {} {}\r\n", reply.status, reply.reason);
     let mut first_via = true;
-    for h in &req.headers {
+    for f in req.fields() {
+        // Only the fields copied into the response are typed.
+        if !matches!(
+            f.name(),
+            Some(HeaderName::Via | HeaderName::From | HeaderName::To)
+                | Some(HeaderName::CallId | HeaderName::CSeq)
+        ) {
+            continue;
+        }
+        let h = f.header();
         match h {
             Header::Via(vias) => {
                 for v in vias {
@@ -98,6 +107,13 @@ pub fn build(req: &Message<'_>, top_via: Option<&str>, reply: &Reply<'_>) -> Vec
                 if let Some(name) = h.name() {
                     let _ = write!(out, "{}: {}\r\n", name, TypedValue(h));
                 }
+            }
+            // Malformed: copied as received.
+            Header::Other(RawHeader {
+                line: Some(line), ..
+            }) => {
+                out.push_str(line);
+                out.push_str("\r\n");
             }
             Header::To(to) => {
                 let _ = write!(out, "To: {to}");

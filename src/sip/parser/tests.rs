@@ -1,4 +1,5 @@
 use super::*;
+use crate::sip::error::Disposition;
 use crate::sip::header::SubState;
 
 const SUBSCRIBE: &[u8] = b"SUBSCRIBE sip:resource@example.com SIP/2.0\r\n\
@@ -25,7 +26,7 @@ fn rfc3261_s7_parses_a_request() {
     assert_eq!(m.event().unwrap().package(), "presence");
     assert_eq!(m.expires(), Some(600));
     assert_eq!(m.cseq().unwrap().seq, 17766);
-    assert_eq!(m.headers.len(), 11);
+    assert_eq!(m.fields().len(), 11);
     assert!(m.body.is_empty());
 }
 
@@ -129,4 +130,110 @@ fn rfc3261_s18_3_stream_framing() {
         ErrorKind::Duplicate("Content-Length")
     );
     assert_eq!(skip_keepalive(b"\r\n\r\nSIP"), 4);
+}
+
+/// RFC 3261 §16.3 step 1: what a handler does not read need not be
+/// well-formed. A malformed Contact reads as the raw header it is; checking
+/// the fields a proxy reads passes, checking Contact names it.
+#[test]
+fn rfc3261_s16_3_a_malformed_field_fails_only_the_check_that_reads_it() {
+    let text = std::str::from_utf8(SUBSCRIBE)
+        .unwrap()
+        .replace(
+            "Contact: <sip:user@watcherhost.example.com>",
+            "Contact: <sip:user@watcherhost",
+        )
+        .replace("Accept: application/pidf+xml", "Accept: pidf");
+    let m = parse_lazy(text.as_bytes()).unwrap();
+    assert_eq!(
+        m.contacts().count(),
+        0,
+        "a malformed Contact types as nothing"
+    );
+    assert_eq!(m.accept().count(), 0);
+    let raw: Vec<&str> = m
+        .fields()
+        .filter(|f| f.is("Contact"))
+        .map(|f| f.raw().value)
+        .collect();
+    assert_eq!(raw, ["<sip:user@watcherhost"]);
+    assert!(
+        m.check_for(&[HeaderName::Via, HeaderName::CSeq, HeaderName::To])
+            .is_ok()
+    );
+    let e = m.check_for(&[HeaderName::Contact]).unwrap_err();
+    assert_eq!(
+        e.kind,
+        ErrorKind::Header {
+            header: "Contact",
+            expected: match parse_header("Contact: <sip:user@watcherhost").unwrap_err() {
+                ErrorKind::Header { expected, .. } => expected,
+                other => panic!("{other:?}"),
+            },
+        }
+    );
+    // The first malformed field in order is the one `check` and `parse` name.
+    let first = m.check().unwrap_err();
+    assert!(
+        matches!(
+            first.kind,
+            ErrorKind::Header {
+                header: "Accept",
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    assert_eq!(parse(text.as_bytes()).unwrap_err(), first);
+    let disposition = first.disposition();
+    assert!(
+        matches!(disposition, Disposition::Reject { status: 400, .. }),
+        "{disposition:?}"
+    );
+}
+
+/// RFC 3261 §8.2.2 / §12.2.1.1: the CSeq method is checked with CSeq.
+#[test]
+fn rfc3261_s8_2_2_a_cseq_method_mismatch_is_found_by_the_check_of_cseq() {
+    let text = std::str::from_utf8(SUBSCRIBE)
+        .unwrap()
+        .replace("CSeq: 17766 SUBSCRIBE", "CSeq: 17766 NOTIFY");
+    let m = parse_lazy(text.as_bytes()).unwrap();
+    assert!(m.check_for(&[HeaderName::Via]).is_ok());
+    assert!(matches!(
+        m.check_for(&[HeaderName::CSeq]).unwrap_err().kind,
+        ErrorKind::MethodMismatch { .. }
+    ));
+}
+
+/// Fields as received (what a proxy forwards unchanged, RFC 3261 §16.3
+/// step 1): the start line, every field written as received and the body
+/// give back the message byte for byte, across the realistic corpus and the
+/// RFC 4475 valid set.
+#[test]
+fn rfc3261_s16_3_fields_written_as_received_give_back_the_message() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut n = 0;
+    for dir in ["corpus", "rfc-examples/wire", "rfc4475"] {
+        for e in std::fs::read_dir(data.join(dir)).unwrap() {
+            let path = e.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let Ok(m) = parse_lazy(&bytes) else { continue };
+            let first = find_crlf(&bytes).unwrap() + 2;
+            let mut out = bytes[..first].to_vec();
+            for f in m.fields() {
+                f.write_to(&mut out);
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(m.body);
+            assert!(
+                bytes.starts_with(&out),
+                "{}: {:?}",
+                path.display(),
+                String::from_utf8_lossy(&out)
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 50, "only {n} messages");
 }
