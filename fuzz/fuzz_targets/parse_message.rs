@@ -1,5 +1,5 @@
 //! Fuzz target: any bytes into the SIP parser (datagram and stream framing,
-//! a single header field, a URI). Nothing may panic; whatever parses must
+//! lazy reading and partial checks, a single header field, a URI). Nothing may panic; whatever parses must
 //! print and parse back to the same value (the printer's contract), and
 //! every refusal carries an error status and a printable reason phrase.
 //!
@@ -9,7 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use presencecloud::sip::{Limits, Uri, frame, parse, parse_header};
+use presencecloud::proxy::REQUEST_READS;
+use presencecloud::sip::{Limits, Uri, frame, parse, parse_header, parse_lazy};
 
 fuzz_target!(|data: &[u8]| {
     match parse(data) {
@@ -24,6 +25,17 @@ fuzz_target!(|data: &[u8]| {
             assert!(!e.reason_phrase().is_empty());
             assert!(e.reason_phrase().bytes().all(|b| (0x20..0x7f).contains(&b)));
         }
+    }
+    // What is read lazily: checking part of it never panics, and what a
+    // proxy forwards as received is the bytes it was read from.
+    if let Ok(msg) = parse_lazy(data) {
+        let _ = msg.check_for(&REQUEST_READS);
+        let mut out = Vec::new();
+        for f in msg.fields() {
+            f.write_to(&mut out);
+        }
+        assert!(out.len() <= data.len());
+        assert_eq!(msg.check().is_ok(), parse(data).is_ok());
     }
     if let Ok(Some(n)) = frame(data, &Limits::default()) {
         assert!(n <= data.len());

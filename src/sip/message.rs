@@ -17,8 +17,9 @@ use super::uri::Uri;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartLine<'a> {
     /// `Method SP Request-URI SP SIP-Version` (the version is always SIP/2.0:
-    /// anything else is refused with 505 while parsing).
-    Request { method: Method<'a>, uri: Uri<'a> },
+    /// anything else is refused with 505 while parsing). The Request-URI as
+    /// received; [`Message::request_uri`] types it.
+    Request { method: Method<'a>, uri: &'a str },
     /// `SIP-Version SP Status-Code SP Reason-Phrase`; the reason may be
     /// UTF-8 or even empty (RFC 4475 §3.1.1.12, §3.1.1.13).
     Response { code: u16, reason: &'a str },
@@ -29,17 +30,27 @@ pub struct Message<'a> {
     pub start: StartLine<'a>,
     /// Header fields in the order received.
     headers: Vec<FieldText<'a>>,
-    /// Their typed values, in the same order, read when the first value is
-    /// asked for.
-    typed: OnceLock<Box<[Header<'a>]>>,
+    /// The Request-URI and header values typed, read when the first value
+    /// is asked for.
+    typed: OnceLock<Typed<'a>>,
     pub body: &'a [u8],
+}
+
+#[derive(Debug, Clone)]
+struct Typed<'a> {
+    /// None for a response.
+    uri: Option<Result<Uri<'a>, ErrorKind>>,
+    /// One per field, in order.
+    headers: Box<[Header<'a>]>,
 }
 
 /// Two messages are equal when their start lines, headers and bodies are:
 /// a value read lazily equals the same value typed at once.
 impl PartialEq for Message<'_> {
     fn eq(&self, other: &Self) -> bool {
-        self.start == other.start
+        self.method() == other.method()
+            && self.status() == other.status()
+            && self.request_uri() == other.request_uri()
             && self.body == other.body
             && self.headers.len() == other.headers.len()
             && self
@@ -55,7 +66,7 @@ macro_rules! single {
     ($(#[$doc:meta])* $fn:ident, $variant:ident, $ty:ty) => {
         $(#[$doc])*
         pub fn $fn(&self) -> Option<$ty> {
-            self.typed(HeaderName::$variant).find_map(|h| match h {
+            self.named(HeaderName::$variant).find_map(|h| match h {
                 Header::$variant(v) => Some(v),
                 _ => None,
             })
@@ -67,7 +78,7 @@ macro_rules! single_copy {
     ($(#[$doc:meta])* $fn:ident, $variant:ident, $ty:ty) => {
         $(#[$doc])*
         pub fn $fn(&self) -> Option<$ty> {
-            self.typed(HeaderName::$variant).find_map(|h| match h {
+            self.named(HeaderName::$variant).find_map(|h| match h {
                 Header::$variant(v) => Some(*v),
                 _ => None,
             })
@@ -83,7 +94,7 @@ macro_rules! list {
     ($(#[$doc:meta])* $fn:ident, $variant:ident, $ty:ty) => {
         $(#[$doc])*
         pub fn $fn(&self) -> impl Iterator<Item = $ty> + '_ {
-            self.typed(HeaderName::$variant)
+            self.named(HeaderName::$variant)
                 .filter_map(|h| match h {
                     Header::$variant(v) => Some(v.iter()),
                     _ => None,
@@ -106,13 +117,20 @@ impl<'a> Message<'a> {
     /// The header fields in the order received (their values are read on
     /// the first call).
     pub fn fields(&self) -> impl ExactSizeIterator<Item = Field<'_, 'a>> + Clone {
-        let typed = self
-            .typed
-            .get_or_init(|| self.headers.iter().map(FieldText::typed).collect());
         self.headers
             .iter()
-            .zip(typed.iter())
+            .zip(self.values().headers.iter())
             .map(|(text, header)| Field::new(text, header))
+    }
+
+    fn values(&self) -> &Typed<'a> {
+        self.typed.get_or_init(|| Typed {
+            uri: match self.start {
+                StartLine::Request { uri, .. } => Some(super::parser::request_uri(uri)),
+                StartLine::Response { .. } => None,
+            },
+            headers: self.headers.iter().map(FieldText::typed).collect(),
+        })
     }
 
     pub fn is_request(&self) -> bool {
@@ -126,11 +144,10 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// The Request-URI, typed; None for a response, or when it does not
+    /// match its grammar (see [`Message::check_for`]).
     pub fn request_uri(&self) -> Option<&Uri<'a>> {
-        match &self.start {
-            StartLine::Request { uri, .. } => Some(uri),
-            StartLine::Response { .. } => None,
-        }
+        self.values().uri.as_ref()?.as_ref().ok()
     }
 
     pub fn status(&self) -> Option<u16> {
@@ -153,14 +170,14 @@ impl<'a> Message<'a> {
     list!(accept, Accept, MediaType<'a>);
     list!(allow, Allow, Method<'a>);
     pub fn from(&self) -> Option<&NameAddr<'a>> {
-        self.typed(HeaderName::From).find_map(|h| match h {
+        self.named(HeaderName::From).find_map(|h| match h {
             Header::From(v) => Some(&**v),
             _ => None,
         })
     }
 
     pub fn to(&self) -> Option<&NameAddr<'a>> {
-        self.typed(HeaderName::To).find_map(|h| match h {
+        self.named(HeaderName::To).find_map(|h| match h {
             Header::To(v) => Some(&**v),
             _ => None,
         })
@@ -192,7 +209,7 @@ impl<'a> Message<'a> {
 
     /// Contact values; `Contact: *` yields none (see [`Message::contact_star`]).
     pub fn contacts(&self) -> impl Iterator<Item = &NameAddr<'a>> {
-        self.typed(HeaderName::Contact)
+        self.named(HeaderName::Contact)
             .filter_map(|h| match h {
                 Header::Contact(Contact::List(l)) => Some(l.iter()),
                 _ => None,
@@ -201,7 +218,7 @@ impl<'a> Message<'a> {
     }
 
     pub fn contact_star(&self) -> bool {
-        self.typed(HeaderName::Contact)
+        self.named(HeaderName::Contact)
             .any(|h| matches!(h, Header::Contact(Contact::Star)))
     }
 
@@ -216,22 +233,26 @@ impl<'a> Message<'a> {
 
     /// The headers called `name`, their values typed (read now if they were
     /// not yet; a malformed one is the raw header it is).
-    fn typed(&self, name: HeaderName) -> impl Iterator<Item = &Header<'a>> {
+    fn named(&self, name: HeaderName) -> impl Iterator<Item = &Header<'a>> {
         self.fields()
             .filter(move |f| f.name() == Some(name))
             .map(|f| f.header())
     }
 
-    /// Holds the values of the headers called `names` to their grammar:
-    /// the first that does not match is the error (a 400 naming it), and
-    /// with CSeq, its method must be the request's (RFC 3261 §8.2.2,
-    /// §12.2.1.1). What a handler does not read need not be well-formed
-    /// (RFC 3261 §16.3 step 1).
+    /// Holds a request's Request-URI (every handler reads it) and the
+    /// values of the headers called `names` to their grammar: the first
+    /// that does not match is the error (a 400 naming it), and with CSeq,
+    /// its method must be the request's (RFC 3261 §8.2.2, §12.2.1.1). What
+    /// a handler does not read need not be well-formed (RFC 3261 §16.3
+    /// step 1).
     pub fn check_for(&self, names: &[HeaderName]) -> Result<(), ParseError> {
         let err = |kind| ParseError {
             kind,
             response: !self.is_request(),
         };
+        if let Some(Err(e)) = &self.values().uri {
+            return Err(err(*e));
+        }
         let bit = |n: HeaderName| 1u32 << (n as u32);
         let wanted = names.iter().fold(0, |m, &n| m | bit(n));
         for f in self.fields() {

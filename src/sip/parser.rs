@@ -56,8 +56,8 @@ pub fn parse_lazy(buf: &[u8]) -> Result<Message<'_>, ParseError> {
     parse_lazy_with(buf, &Limits::default())
 }
 
-/// Reads one message: the start line (Request-URI included), the header
-/// fields by name, the body by Content-Length, the limits and the
+/// Reads one message: the start line (the Request-URI as text without
+/// whitespace), the header fields by name, the body by Content-Length, the limits and the
 /// message-level rules that need no header value (mandatory headers,
 /// single-valued headers, RFC 3261 §7, §8.1.1, §18.3). Typed values are
 /// read on first use; [`Message::check_for`] checks the ones a handler
@@ -297,20 +297,25 @@ fn parse_start_line(line: &str, response: bool) -> Result<StartLine<'_>, ErrorKi
         .rfind(' ')
         .ok_or(ErrorKind::StartLine("SP before SIP-Version"))?;
     parse_version(&rest[sp + 1..])?;
-    let uri_text = &rest[..sp];
-    if uri_text.is_empty() || uri_text.bytes().any(is_wsp) {
+    let uri = &rest[..sp];
+    if uri.is_empty() || uri.bytes().any(is_wsp) {
         return Err(ErrorKind::RequestUri(
             "no whitespace inside the Request-URI",
         ));
     }
-    let uri = Uri::parse(uri_text).map_err(|e| ErrorKind::RequestUri(e.expected))?;
+    Ok(StartLine::Request { method, uri })
+}
+
+/// The Request-URI, typed (with the message's other values).
+pub(crate) fn request_uri(text: &str) -> Result<Uri<'_>, ErrorKind> {
+    let uri = Uri::parse(text).map_err(|e| ErrorKind::RequestUri(e.expected))?;
     if let Uri::Sip(u) = &uri {
         // RFC 3261 §19.1.1 table: headers are not allowed in a Request-URI.
         if !u.headers.is_empty() {
             return Err(ErrorKind::RequestUriHeaders);
         }
     }
-    Ok(StartLine::Request { method, uri })
+    Ok(uri)
 }
 
 /// RFC 3261 §8.1.1: To, From, CSeq, Call-ID and Via are mandatory (Max-

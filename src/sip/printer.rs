@@ -15,9 +15,14 @@ impl Message<'_> {
     /// Appends the message's wire form to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         match &self.start {
-            StartLine::Request { method, uri } => {
-                let _ = write!(out, "{method} {uri} SIP/2.0\r\n");
-            }
+            StartLine::Request { method, uri } => match self.request_uri() {
+                Some(typed) => {
+                    let _ = write!(out, "{method} {typed} SIP/2.0\r\n");
+                }
+                None => {
+                    let _ = write!(out, "{method} {uri} SIP/2.0\r\n");
+                }
+            },
             StartLine::Response { code, reason } => {
                 let _ = write!(out, "SIP/2.0 {code} {reason}\r\n");
             }

@@ -237,3 +237,19 @@ fn rfc3261_s16_3_fields_written_as_received_give_back_the_message() {
     }
     assert!(n > 50, "only {n} messages");
 }
+
+/// RFC 3261 §19.1.1: a Request-URI that is not a URI is read as text and
+/// found by any check of the request (every handler reads it).
+#[test]
+fn rfc3261_s19_1_1_a_malformed_request_uri_is_found_by_any_check() {
+    let text = std::str::from_utf8(SUBSCRIBE).unwrap().replace(
+        "SUBSCRIBE sip:resource@example.com SIP/2.0",
+        "SUBSCRIBE sip:resource@exa[mple.com SIP/2.0",
+    );
+    let m = parse_lazy(text.as_bytes()).unwrap();
+    assert_eq!(m.request_uri(), None);
+    let e = m.check_for(&[]).unwrap_err();
+    assert!(matches!(e.kind, ErrorKind::RequestUri(_)), "{e:?}");
+    assert_eq!(parse(text.as_bytes()).unwrap_err(), e);
+    assert_eq!(e.status(), 400);
+}
