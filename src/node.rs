@@ -1077,6 +1077,12 @@ impl Core {
                 return;
             }
         };
+        if msg.is_request() {
+            // Learn which of our addresses this peer reaches (bound to every
+            // interface), so a Request-URI or Route naming it is known as
+            // ours before the choice to forward.
+            self.local_toward(&inbound);
+        }
         // A request forwarded and a response are held to what is read of
         // them (RFC 3261 §16.3 step 1); a request served here to all of it.
         let reads: &[sip::HeaderName] = if !msg.is_request() {
@@ -1120,9 +1126,6 @@ impl Core {
 
     async fn on_request(&mut self, inbound: &Inbound, msg: &Message<'_>) {
         let now = self.now();
-        // Learn which of our addresses this peer reaches (bound to every
-        // interface), so a Request-URI or Route naming it is known as ours.
-        self.local_toward(inbound);
         let Some(method) = msg.method() else { return };
         let key = server_key(msg);
         // §17.2.3: a request matching a transaction is a retransmission (or

@@ -66,9 +66,10 @@ pub struct Refusal {
 }
 
 /// The header fields a request must hold well-formed to be forwarded: what
-/// its server transaction, the request validation and the forwarding read
+/// its server transaction, the request validation, the node's choice to
+/// forward it and the forwarding read
 /// (RFC 3261 §16.3 step 1; everything else goes on unchanged).
-pub const REQUEST_READS: [HeaderName; 8] = [
+pub const REQUEST_READS: [HeaderName; 9] = [
     HeaderName::Via,
     HeaderName::From,
     HeaderName::To,
@@ -77,6 +78,8 @@ pub const REQUEST_READS: [HeaderName; 8] = [
     HeaderName::MaxForwards,
     HeaderName::Route,
     HeaderName::ProxyRequire,
+    // The node's choice between serving and forwarding reads it.
+    HeaderName::Event,
 ];
 
 /// The header fields a response must hold well-formed to be matched to its
@@ -126,8 +129,10 @@ pub fn loop_hash(req: &Message<'_>) -> String {
     req.cseq().map(|c| c.seq).hash(&mut h);
     for hdr in req.fields() {
         if hdr.is("Proxy-Require") || hdr.is("Proxy-Authorization") {
+            // Canonical, so a proxy that rewrites the spelling does not
+            // hide the loop.
             let mut v = Vec::new();
-            hdr.write_to(&mut v);
+            hdr.header().write_to(&mut v);
             v.hash(&mut h);
         }
     }

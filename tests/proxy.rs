@@ -358,4 +358,23 @@ fn rfc3261_s16_3_malformed_fields_a_proxy_does_not_read_go_on_unchanged() {
     assert_eq!(m.status(), Some(400));
     let text = String::from_utf8_lossy(&r);
     assert!(text.lines().next().unwrap().contains("Contact"), "{text}");
+    // The choice to serve or forward reads Event: a malformed one is a 400
+    // here, not a request passed on to the core.
+    let odd_event = subscribe
+        .replace("Event: presence", "Event: presence;;")
+        .replace(odd, "")
+        .replace("odd2@test", "odd3@test")
+        .replace("z9hG4bKodd2", "z9hG4bKodd3");
+    let r = final_response(&sock, node.udp, &odd_event);
+    let text = String::from_utf8_lossy(&r).into_owned();
+    assert!(
+        text.starts_with("SIP/2.0 400 ") && text.lines().next().unwrap().contains("Event"),
+        "{text}"
+    );
+    core.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        core.recv_from(&mut buf).is_err(),
+        "the SUBSCRIBE reached the core"
+    );
 }

@@ -197,6 +197,11 @@ impl Core {
         if !self.federation.knows(call_id) {
             return false;
         }
+        // Served here, whatever its Route said: read in full.
+        if let Err(e) = msg.check() {
+            self.reject_unparsable(inbound, &e).await;
+            return true;
+        }
         metrics::counter!(telemetry::names::CROSS_DOMAIN_NOTIFIES, "direction" => "in")
             .increment(1);
         let (status, update, sends) = self.federation.on_notify(self.unix_now(), msg);

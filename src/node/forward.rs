@@ -628,7 +628,11 @@ impl Core {
             return false;
         };
         if leg.backend.is_some() {
-            self.on_backend_response(key, status, msg).await;
+            // Our own request: the response is read in full (§18.1.2: one
+            // that does not parse is dropped, and the leg times out).
+            if msg.check().is_ok() {
+                self.on_backend_response(key, status, msg).await;
+            }
             return true;
         }
         let mut resend = None;

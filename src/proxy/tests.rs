@@ -217,3 +217,21 @@ fn rfc3261_s9_1_cancel_and_s17_1_1_3_ack_copy_the_invite() {
     assert_eq!(a.to().unwrap().tag(), Some("t9"));
     assert_eq!(a.cseq().unwrap().method, Method::Ack);
 }
+
+/// §16.6 step 8: the loop hash reads Proxy-Require and Proxy-Authorization
+/// by value, so a proxy that respells them does not hide a loop.
+#[test]
+fn rfc3261_s16_6_step_8_the_loop_hash_ignores_how_headers_are_spelt() {
+    let with = |line: &str| {
+        let text = INVITE.replace(
+            "Max-Forwards: 10\r\n",
+            &format!("Max-Forwards: 10\r\n{line}\r\n"),
+        );
+        loop_hash(&parse(text.as_bytes()).unwrap())
+    };
+    assert_eq!(
+        with("Proxy-Require: foo,bar"),
+        with("proxy-require :   foo ,\r\n bar")
+    );
+    assert_ne!(with("Proxy-Require: foo"), with("Proxy-Require: baz"));
+}

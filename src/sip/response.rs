@@ -80,7 +80,7 @@ pub fn build(req: &Message<'_>, top_via: Option<&str>, reply: &Reply<'_>) -> Vec
     let _ = write!(out, "SIP/2.0 {} {}\r\n", reply.status, reply.reason);
     let mut first_via = true;
     for f in req.fields() {
-        // Only the fields copied into the response are typed.
+        // Only the fields copied into the response are read.
         if !matches!(
             f.name(),
             Some(HeaderName::Via | HeaderName::From | HeaderName::To)
