@@ -1077,17 +1077,24 @@ impl Core {
                 return;
             }
         };
-        if msg.is_request() {
-            // Learn which of our addresses this peer reaches (bound to every
-            // interface), so a Request-URI or Route naming it is known as
-            // ours before the choice to forward.
-            self.local_toward(&inbound);
+        if !msg.is_request() {
+            // A response is held to what matching and relaying read of it
+            // (RFC 3261 §16.3 step 1).
+            if let Err(e) = msg.check_for(&crate::proxy::RESPONSE_READS) {
+                self.reject_unparsable(&inbound, &e).await;
+                return;
+            }
+            self.on_response(&inbound, &msg).await;
+            return;
         }
-        // A request forwarded and a response are held to what is read of
-        // them (RFC 3261 §16.3 step 1); a request served here to all of it.
-        let reads: &[sip::HeaderName] = if !msg.is_request() {
-            &crate::proxy::RESPONSE_READS
-        } else if !self.draining && self.is_for_forwarding(&msg) {
+        // Learn which of our addresses this peer reaches (bound to every
+        // interface), so a Request-URI or Route naming it is known as ours
+        // before the choice to forward.
+        self.local_toward(&inbound);
+        // A request forwarded is held to what is read of it (§16.3 step 1);
+        // a request served here to all of it.
+        let forward = !self.draining && self.is_for_forwarding(&msg);
+        let reads: &[sip::HeaderName] = if forward {
             &crate::proxy::REQUEST_READS
         } else {
             &sip::HeaderName::ALL
@@ -1096,11 +1103,7 @@ impl Core {
             self.reject_unparsable(&inbound, &e).await;
             return;
         }
-        if msg.is_request() {
-            self.on_request(&inbound, &msg).await;
-        } else {
-            self.on_response(&inbound, &msg).await;
-        }
+        self.on_request(&inbound, &msg, forward).await;
     }
 
     /// A 400 (or 505, 513, 501) for input that did not parse, built from its
@@ -1124,7 +1127,9 @@ impl Core {
         }
     }
 
-    async fn on_request(&mut self, inbound: &Inbound, msg: &Message<'_>) {
+    /// A request that passed its checks; `forward` is the choice made
+    /// for them (not ours to serve).
+    async fn on_request(&mut self, inbound: &Inbound, msg: &Message<'_>, forward: bool) {
         let now = self.now();
         let Some(method) = msg.method() else { return };
         let key = server_key(msg);
@@ -1161,7 +1166,7 @@ impl Core {
         if method == Method::Notify && self.on_backend_notify(inbound, msg, key.clone()).await {
             return;
         }
-        if !self.draining && self.is_for_forwarding(msg) {
+        if forward {
             self.forward(inbound, msg, key).await;
             return;
         }

@@ -185,6 +185,11 @@ impl HeaderName {
         eq_token_fold(b, candidate.as_str().as_bytes()).then_some(candidate)
     }
 
+    /// This header's bit in a set of names held as a `u32`.
+    pub(crate) const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+
     /// Headers that may appear at most once in a message (RFC 3261 §7.3.1:
     /// only headers defined as comma lists may repeat).
     pub const fn is_single(self) -> bool {

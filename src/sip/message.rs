@@ -3,14 +3,14 @@
 //! accessors that find a header by name, typing its value on first use;
 //! the checks that hold those values to their grammar.
 
+use std::sync::OnceLock;
+
 use super::error::{ErrorKind, ParseError};
 use super::field::{Field, FieldText};
 use super::header::{
     CSeq, Challenge, Contact, Credentials, Event, EventType, Header, HeaderName, MediaType,
     NameAddr, RawHeader, SubscriptionState, Via,
 };
-use std::sync::OnceLock;
-
 use super::method::Method;
 use super::uri::Uri;
 
@@ -269,16 +269,15 @@ impl<'a> Message<'a> {
         if let Some(Err(e)) = &self.values().uri {
             return Err(err(*e));
         }
-        let bit = |n: HeaderName| 1u32 << (n as u32);
-        let wanted = names.iter().fold(0, |m, &n| m | bit(n));
+        let wanted = names.iter().fold(0, |m, n| m | n.bit());
         for f in self.fields() {
-            if f.name().is_some_and(|n| wanted & bit(n) != 0) {
+            if f.name().is_some_and(|n| wanted & n.bit() != 0) {
                 f.check().map_err(err)?;
             }
         }
         if let (StartLine::Request { method, .. }, true, Some(cseq)) = (
             &self.start,
-            wanted & bit(HeaderName::CSeq) != 0,
+            wanted & HeaderName::CSeq.bit() != 0,
             self.cseq(),
         ) {
             if cseq.method != *method {

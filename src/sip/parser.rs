@@ -95,11 +95,10 @@ pub fn parse_lazy_with<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>
         let line = text.get(pos..pos + end).ok_or(err(ErrorKind::NotUtf8))?;
         let (field, length) = read_field(line).map_err(err)?;
         if let Some(name) = field.name {
-            let bit = 1u32 << (name as u32);
-            if name.is_single() && seen & bit != 0 {
+            if name.is_single() && seen & name.bit() != 0 {
                 return Err(err(ErrorKind::Duplicate(name.as_str())));
             }
-            seen |= bit;
+            seen |= name.bit();
         }
         if let Some(n) = length {
             content_length = Some(n as usize);
@@ -328,7 +327,7 @@ fn check_mandatory(seen: u32) -> Result<(), ErrorKind> {
         HeaderName::CSeq,
         HeaderName::Via,
     ] {
-        if seen & (1u32 << (name as u32)) == 0 {
+        if seen & name.bit() == 0 {
             return Err(ErrorKind::Missing(name.as_str()));
         }
     }

@@ -83,8 +83,13 @@ pub fn build(req: &Message<'_>, top_via: Option<&str>, reply: &Reply<'_>) -> Vec
         // Only the fields copied into the response are read.
         if !matches!(
             f.name(),
-            Some(HeaderName::Via | HeaderName::From | HeaderName::To)
-                | Some(HeaderName::CallId | HeaderName::CSeq)
+            Some(
+                HeaderName::Via
+                    | HeaderName::From
+                    | HeaderName::To
+                    | HeaderName::CallId
+                    | HeaderName::CSeq
+            )
         ) {
             continue;
         }
